@@ -1,0 +1,73 @@
+# libcpg.so.4 (and its companion libcorosync_common.so.4) from the Rust
+# staticlib: cargo builds the code, this file links the shared libraries
+# with corosync's SONAMEs and symbol versions and nothing else exported.
+
+CARGO    ?= cargo
+CC       ?= cc
+LD       ?= ld
+OBJCOPY  ?= objcopy
+BUILD    ?= build
+PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+
+RUST_LIB   := target/release/libcpg_rs.a
+EXPORTS    := src/ffi/exports
+# Native libraries the Rust standard library needs (rustc --print native-static-libs).
+NATIVE_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+
+CPG_SO     := $(BUILD)/lib/libcpg.so.4.1.0
+COMMON_SO  := $(BUILD)/lib/libcorosync_common.so.4.0.0
+LIBS       := $(CPG_SO) $(COMMON_SO)
+
+.PHONY: all rust check check-rust check-abi check-c clean
+
+all: $(LIBS)
+
+rust:
+	$(CARGO) build --release --locked
+
+$(RUST_LIB): rust ;
+
+# One relocatable object holding the whole archive, shared by both libraries.
+$(BUILD)/obj/all.o: $(RUST_LIB)
+	@mkdir -p $(@D)
+	$(LD) -r --whole-archive $< -o $@.tmp && mv $@.tmp $@
+
+# Keep only a library's exports global; everything else becomes local.
+$(BUILD)/obj/%.o: $(BUILD)/obj/all.o $(EXPORTS)/%.syms
+	$(OBJCOPY) --keep-global-symbols=$(EXPORTS)/$*.syms $< $@
+
+$(COMMON_SO): $(BUILD)/obj/libcorosync_common.o $(EXPORTS)/libcorosync_common.versions
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $< -Wl,-soname,libcorosync_common.so.4 \
+	    -Wl,--version-script=$(EXPORTS)/libcorosync_common.versions \
+	    -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro $(NATIVE_LIBS)
+	ln -sf libcorosync_common.so.4.0.0 $(BUILD)/lib/libcorosync_common.so.4
+	ln -sf libcorosync_common.so.4 $(BUILD)/lib/libcorosync_common.so
+
+$(CPG_SO): $(BUILD)/obj/libcpg.o $(EXPORTS)/libcpg.versions $(COMMON_SO)
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $< -Wl,-soname,libcpg.so.4 \
+	    -Wl,--version-script=$(EXPORTS)/libcpg.versions \
+	    -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro \
+	    -L$(BUILD)/lib -Wl,--no-as-needed -lcorosync_common $(NATIVE_LIBS)
+	ln -sf libcpg.so.4.1.0 $(BUILD)/lib/libcpg.so.4
+	ln -sf libcpg.so.4 $(BUILD)/lib/libcpg.so
+
+check: check-rust check-abi check-c
+
+check-rust:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(CARGO) test --release --locked
+
+check-abi: all
+	sh c-tests/abi/check.sh
+
+check-c: all
+	bash c-tests/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,60 @@
+//! The C boundary: every exported function, the C types they take, and
+//! the helpers that turn raw pointers into checked Rust values. Nothing
+//! below this module sees a raw pointer.
+
+#![allow(non_camel_case_types)]
+
+pub mod common;
+pub mod cpg;
+pub mod types;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::{CsError, CS_OK};
+
+/// `cs_error_t` as C sees it.
+pub type cs_error_t = libc::c_int;
+
+/// Runs an export's body: `Ok` becomes `CS_OK`, an error its code, and a
+/// panic `CS_ERR_LIBRARY` (it never unwinds into C).
+pub(crate) fn door(body: impl FnOnce() -> Result<(), CsError>) -> cs_error_t {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => CS_OK,
+        Ok(Err(e)) => e.code(),
+        Err(_) => CsError::Library.code(),
+    }
+}
+
+/// A mutable out-parameter, or `InvalidParam` for NULL.
+///
+/// # Safety
+/// `p` is NULL or valid for writing one `T` for the duration of the call.
+pub(crate) unsafe fn out_param<'a, T>(p: *mut T) -> Result<&'a mut std::mem::MaybeUninit<T>, CsError> {
+    // SAFETY: the caller guarantees validity when non-NULL; MaybeUninit
+    // makes no claim about the current contents.
+    unsafe { p.cast::<std::mem::MaybeUninit<T>>().as_mut() }.ok_or(CsError::InvalidParam)
+}
+
+/// A shared in-parameter, or `InvalidParam` for NULL.
+///
+/// # Safety
+/// `p` is NULL or valid for reading one `T` for the duration of the call.
+pub(crate) unsafe fn in_ref<'a, T>(p: *const T) -> Result<&'a T, CsError> {
+    // SAFETY: the caller guarantees validity when non-NULL.
+    unsafe { p.as_ref() }.ok_or(CsError::InvalidParam)
+}
+
+/// A byte slice from C; NULL is fine when `len == 0`.
+///
+/// # Safety
+/// When `len > 0`, `p` is NULL or valid for reading `len` bytes.
+pub(crate) unsafe fn in_slice<'a>(p: *const u8, len: usize) -> Result<&'a [u8], CsError> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() || len > isize::MAX as usize {
+        return Err(CsError::InvalidParam);
+    }
+    // SAFETY: non-NULL and the caller guarantees `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}

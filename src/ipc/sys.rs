@@ -1,0 +1,556 @@
+//! Thin wrappers over the OS calls the transport needs.
+//!
+//! Every `unsafe` block that talks to the kernel lives here; callers get
+//! `io::Result` and owned descriptors. Nothing in this file knows libqb.
+
+use std::ffi::CString;
+use std::io::{self, IoSlice};
+use std::mem;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+/// `-1 → io::Error` for calls returning `c_int`.
+fn cerr(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `-1 → io::Error` for calls returning `ssize_t`.
+fn cerr_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Retries a call while it fails with `EINTR`.
+fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Length of `sockaddr_un` (family + 108 bytes of path).
+pub const SOCKADDR_UN_LEN: libc::socklen_t = mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+
+/// An abstract unix address: NUL, the name, zero padding to the full 108
+/// bytes; used with the full length, as libqb does.
+pub fn abstract_addr(name: &[u8]) -> io::Result<libc::sockaddr_un> {
+    // SAFETY: sockaddr_un is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if name.len() + 1 > addr.sun_path.len() {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    for (dst, src) in addr.sun_path[1..].iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
+    }
+    Ok(addr)
+}
+
+/// A new unix socket of `kind` (`SOCK_STREAM` / `SOCK_DGRAM`), close-on-exec.
+pub fn unix_socket(kind: libc::c_int, nonblocking: bool) -> io::Result<OwnedFd> {
+    let flags = libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: plain syscall; a non-negative result is a fresh descriptor we own.
+    let fd = cerr(unsafe { libc::socket(libc::AF_UNIX, kind | flags, 0) })?;
+    // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn connect(fd: &OwnedFd, addr: &libc::sockaddr_un) -> io::Result<()> {
+    retry(|| {
+        // SAFETY: `addr` points to a whole sockaddr_un and the length says so.
+        cerr(unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                (addr as *const libc::sockaddr_un).cast(),
+                SOCKADDR_UN_LEN,
+            )
+        })
+    })
+    .map(drop)
+}
+
+pub fn bind(fd: &OwnedFd, addr: &libc::sockaddr_un) -> io::Result<()> {
+    // SAFETY: `addr` points to a whole sockaddr_un and the length says so.
+    cerr(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (addr as *const libc::sockaddr_un).cast(),
+            SOCKADDR_UN_LEN,
+        )
+    })
+    .map(drop)
+}
+
+pub fn listen(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: plain syscall on a descriptor we own.
+    cerr(unsafe { libc::listen(fd.as_raw_fd(), backlog) }).map(drop)
+}
+
+/// Accepts one connection, non-blocking and close-on-exec.
+pub fn accept(fd: &OwnedFd) -> io::Result<OwnedFd> {
+    let new = retry(|| {
+        // SAFETY: NULL address arguments are allowed by accept4.
+        cerr(unsafe {
+            libc::accept4(
+                fd.as_raw_fd(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        })
+    })?;
+    // SAFETY: accept4 returned a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: the option value is a c_int and the length matches.
+    cerr(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const i32).cast(),
+            mem::size_of::<i32>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+fn getsockopt_int(fd: RawFd, level: i32, name: i32) -> io::Result<i32> {
+    let mut value: i32 = 0;
+    let mut len = mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: value/len describe a c_int-sized buffer.
+    cerr(unsafe { libc::getsockopt(fd, level, name, (&mut value as *mut i32).cast(), &mut len) })?;
+    Ok(value)
+}
+
+pub fn set_passcred(fd: &OwnedFd, on: bool) -> io::Result<()> {
+    setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PASSCRED, on as i32)
+}
+
+/// Raises `SO_SNDBUF` and `SO_RCVBUF` to `size` when they are smaller.
+pub fn grow_buffers(fd: &OwnedFd, size: usize) -> io::Result<()> {
+    let size = i32::try_from(size).unwrap_or(i32::MAX);
+    for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+        if getsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, opt)? <= size {
+            setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, opt, size)?;
+        }
+    }
+    Ok(())
+}
+
+/// Peer credentials of a connected unix socket (`SO_PEERCRED`).
+pub fn peer_cred(fd: &OwnedFd) -> io::Result<libc::ucred> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred/len describe a ucred-sized buffer.
+    cerr(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(cred)
+}
+
+pub fn set_nonblocking(fd: &OwnedFd, on: bool) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    let flags = cerr(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    let flags = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: as above.
+    cerr(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }).map(drop)
+}
+
+/// `send` with `MSG_NOSIGNAL` (never SIGPIPE) plus `flags`.
+pub fn send(fd: RawFd, buf: &[u8], flags: i32) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: `buf` is valid for reads of its length.
+        cerr_size(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags | libc::MSG_NOSIGNAL) })
+    })
+}
+
+/// One `sendmsg` of the gathered slices (one datagram on a DGRAM socket).
+pub fn sendv(fd: RawFd, bufs: &[IoSlice<'_>], flags: i32) -> io::Result<usize> {
+    // SAFETY: msghdr is plain data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    // IoSlice is ABI-compatible with struct iovec (documented by std).
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len();
+    retry(|| {
+        // SAFETY: msg points at `bufs`, which outlives the call.
+        cerr_size(unsafe { libc::sendmsg(fd, &msg, flags | libc::MSG_NOSIGNAL) })
+    })
+}
+
+pub fn recv(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: `buf` is valid for writes of its length.
+        cerr_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })
+    })
+}
+
+/// `recvmsg` into `buf`, returning the byte count and the
+/// `SCM_CREDENTIALS` of the sender if the kernel attached them.
+pub fn recv_with_cred(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<(usize, Option<libc::ucred>)> {
+    // u64 storage keeps the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = mem::size_of_val(&control);
+    let n = retry(|| {
+        // SAFETY: msg describes `buf` and `control`, both live for the call.
+        cerr_size(unsafe { libc::recvmsg(fd, &mut msg, flags | libc::MSG_CMSG_CLOEXEC) })
+    })?;
+    let mut cred = None;
+    // SAFETY: the CMSG_* macros walk the control buffer the kernel filled,
+    // bounded by msg_controllen; the data is copied out unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_CREDENTIALS {
+                cred = Some(ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::ucred>()));
+            } else if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_RIGHTS {
+                // Nobody in this protocol passes descriptors: close any we got.
+                let count = (c.cmsg_len as usize - libc::CMSG_LEN(0) as usize) / mem::size_of::<RawFd>();
+                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                for i in 0..count {
+                    libc::close(ptr::read_unaligned(data.add(i)));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n, cred))
+}
+
+/// `poll(2)` on a set of descriptors; `None` waits forever.
+pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
+    let ms = match timeout {
+        None => -1,
+        Some(d) => i32::try_from(d.as_millis()).unwrap_or(i32::MAX),
+    };
+    // SAFETY: `fds` is a valid array of pollfd of the given length.
+    let n = cerr(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) });
+    match n {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        other => other.map(|n| n as usize),
+    }
+}
+
+/// `revents` of one descriptor polled with a zero timeout.
+pub fn poll_now(fd: RawFd, events: i16) -> io::Result<i16> {
+    let mut p = [libc::pollfd { fd, events, revents: 0 }];
+    poll(&mut p, Some(Duration::ZERO))?;
+    Ok(p[0].revents)
+}
+
+pub fn open_rw(path: &str) -> io::Result<OwnedFd> {
+    let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a NUL-terminated path.
+    let fd = retry(|| cerr(unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) }))?;
+    // SAFETY: open returned a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Creates a new file exclusively with `mode` (umask applies as usual,
+/// then the mode is forced with fchmod).
+pub fn create_excl(path: &str, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a NUL-terminated path.
+    let fd = retry(|| {
+        cerr(unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                mode as libc::c_uint,
+            )
+        })
+    })?;
+    // SAFETY: open returned a fresh descriptor that we now own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: plain syscall on a descriptor we own.
+    cerr(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
+    Ok(fd)
+}
+
+pub fn file_size(fd: &OwnedFd) -> io::Result<u64> {
+    // SAFETY: stat is plain data; fstat fills it.
+    let mut st: libc::stat = unsafe { mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer.
+    cerr(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st.st_size as u64)
+}
+
+pub fn set_len(fd: &OwnedFd, len: u64) -> io::Result<()> {
+    // SAFETY: plain syscall on a descriptor we own.
+    cerr(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) }).map(drop)
+}
+
+pub fn fchown(fd: &OwnedFd, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain syscall on a descriptor we own.
+    cerr(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+}
+
+pub fn unlink(path: &str) -> io::Result<()> {
+    let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a NUL-terminated path.
+    cerr(unsafe { libc::unlink(c.as_ptr()) }).map(drop)
+}
+
+pub fn rmdir(path: &str) -> io::Result<()> {
+    let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a NUL-terminated path.
+    cerr(unsafe { libc::rmdir(c.as_ptr()) }).map(drop)
+}
+
+/// `mkdtemp` on a template ending in `XXXXXX`; returns the created path.
+pub fn mkdtemp(template: &str) -> io::Result<String> {
+    let mut bytes = CString::new(template)
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?
+        .into_bytes_with_nul();
+    // SAFETY: `bytes` is a writable NUL-terminated buffer, as mkdtemp needs.
+    let ret = unsafe { libc::mkdtemp(bytes.as_mut_ptr().cast()) };
+    if ret.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    bytes.pop();
+    String::from_utf8(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+pub fn chmod_chown(path: &str, mode: libc::mode_t, owner: Option<(u32, u32)>) -> io::Result<()> {
+    let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a NUL-terminated path.
+    cerr(unsafe { libc::chmod(c.as_ptr(), mode) })?;
+    if let Some((uid, gid)) = owner {
+        // SAFETY: as above. Failure (not privileged) is ignored, as libqb does.
+        let _ = unsafe { libc::chown(c.as_ptr(), uid, gid) };
+    }
+    Ok(())
+}
+
+/// A shared read/write mapping of a whole file, unmapped on drop.
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory; all access goes through raw
+// pointers whose synchronisation the users (the ring code) establish.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` shared, read/write.
+    pub fn map_shared(fd: &OwnedFd, len: usize) -> io::Result<Mapping> {
+        if len == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        // SAFETY: a fresh mapping chosen by the kernel; nothing else is
+        // at that address.
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Ok(Mapping { ptr, len })
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned; no references into
+        // the mapping outlive the Mapping (users borrow from it).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// Shared (not process-private) futex wait on `word` while it equals
+/// `expected`, with an absolute `CLOCK_REALTIME` deadline as glibc's
+/// semaphores use. Returns `Ok(false)` on timeout.
+pub fn futex_wait_abs(word: &AtomicU32, expected: u32, deadline: Option<libc::timespec>) -> io::Result<bool> {
+    let ts_ptr = match &deadline {
+        Some(ts) => ts as *const libc::timespec,
+        None => ptr::null(),
+    };
+    // SAFETY: `word` is a valid, aligned u32 for the duration of the call;
+    // the timespec (if any) lives on our stack.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT_BITSET | libc::FUTEX_CLOCK_REALTIME,
+            expected,
+            ts_ptr,
+            ptr::null::<u32>(),
+            libc::FUTEX_BITSET_MATCH_ANY,
+        )
+    };
+    if ret == -1 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ETIMEDOUT) => Ok(false),
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(true),
+            _ => Err(err),
+        };
+    }
+    Ok(true)
+}
+
+/// Shared futex wake of one waiter on `word`.
+pub fn futex_wake(word: &AtomicU32, count: i32) {
+    // SAFETY: `word` is a valid, aligned u32; waking never touches memory.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count);
+    }
+}
+
+/// `CLOCK_REALTIME` now + `after`.
+pub fn realtime_deadline(after: Duration) -> libc::timespec {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut now) };
+    let mut sec = now.tv_sec.saturating_add(after.as_secs() as libc::time_t);
+    let mut nsec = now.tv_nsec + after.subsec_nanos() as libc::c_long;
+    if nsec >= 1_000_000_000 {
+        sec += 1;
+        nsec -= 1_000_000_000;
+    }
+    libc::timespec {
+        tv_sec: sec,
+        tv_nsec: nsec,
+    }
+}
+
+/// A non-blocking, close-on-exec eventfd.
+pub fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; a non-negative result is a fresh descriptor.
+    let fd = cerr(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: eventfd returned a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds 1 to an eventfd counter (it then stays readable).
+pub fn eventfd_signal(fd: &OwnedFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64.
+    unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+}
+
+/// Whether process `pid` still exists (a zombie counts as existing).
+pub fn process_exists(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission.
+    let ret = unsafe { libc::kill(pid, 0) };
+    ret == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+pub fn getpid() -> u32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() as u32 }
+}
+
+pub fn getuid() -> u32 {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() }
+}
+
+/// The next positive value of the C library's `random()` stream, which is
+/// where corosync's handle database draws its check values from.
+pub fn random_positive() -> u32 {
+    extern "C" {
+        fn random() -> libc::c_long;
+    }
+    loop {
+        // SAFETY: random() has no preconditions (not reentrant-safe in
+        // theory; glibc locks internally).
+        let r = unsafe { random() };
+        if r > 0 {
+            return r as u32;
+        }
+    }
+}
+
+/// The system page size.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as usize
+    } else {
+        4096
+    }
+}
+
+/// `shutdown(SHUT_RDWR)`, errors ignored.
+pub fn shutdown(fd: &OwnedFd) {
+    // SAFETY: plain syscall on a descriptor we own.
+    unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) };
+}
+
+/// Whether process `pid` is alive: it exists and is not a zombie.
+pub fn process_alive(pid: i32) -> bool {
+    if !process_exists(pid) {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next()),
+            Some(Some('Z' | 'X'))
+        ),
+        Err(_) => true,
+    }
+}
