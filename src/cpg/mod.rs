@@ -69,6 +69,14 @@ impl DispatchMode {
     }
 }
 
+/// Where a dispatch step stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Done,
+    /// Nothing pending and the mode waits: sleep, then step again.
+    Sleep,
+}
+
 /// What dispatch hands to the application, borrowing from its buffers.
 pub enum Callback<'a> {
     Deliver {
@@ -349,12 +357,27 @@ impl Cpg {
     /// Dispatches events to `sink` as `mode` says. The sink runs with no
     /// lock held.
     pub fn dispatch(&self, mode: DispatchMode, mut sink: impl FnMut(Callback<'_>)) -> Result<(), CsError> {
-        let result = self.dispatch_loop(mode, &mut sink);
-        self.sync_app_readiness();
+        loop {
+            match self.dispatch_step(mode, &mut sink)? {
+                Step::Done => return Ok(()),
+                Step::Sleep => self.sleep()?,
+            }
+        }
+    }
+
+    /// Dispatches what is pending without sleeping: `Step::Sleep` when the
+    /// mode wants to wait for more. Callers that must stay cancellable
+    /// (the C door) call [`Cpg::sleep`] themselves, outside any
+    /// panic-catching frame.
+    pub fn dispatch_step(&self, mode: DispatchMode, sink: &mut dyn FnMut(Callback<'_>)) -> Result<Step, CsError> {
+        let result = self.dispatch_loop(mode, sink);
+        if !matches!(result, Ok(Step::Sleep)) {
+            self.sync_app_readiness();
+        }
         result
     }
 
-    fn dispatch_loop(&self, mode: DispatchMode, sink: &mut dyn FnMut(Callback<'_>)) -> Result<(), CsError> {
+    fn dispatch_loop(&self, mode: DispatchMode, sink: &mut dyn FnMut(Callback<'_>)) -> Result<Step, CsError> {
         let mut since_settle = 0usize;
         loop {
             if self.is_finalized() {
@@ -372,7 +395,10 @@ impl Cpg {
                     if since_settle >= SETTLE_EVERY || matches!(mode, DispatchMode::One | DispatchMode::OneNonblocking)
                     {
                         since_settle = 0;
-                        ev.events.settle(true)?;
+                        if let Err(e) = ev.events.settle(true) {
+                            ev.buf.get_or_insert(buf);
+                            return Err(e);
+                        }
                     }
                 }
                 (got, buf)
@@ -390,16 +416,16 @@ impl Cpg {
             };
             if delivered {
                 match mode {
-                    DispatchMode::One | DispatchMode::OneNonblocking => return Ok(()),
+                    DispatchMode::One | DispatchMode::OneNonblocking => return Ok(Step::Done),
                     DispatchMode::All | DispatchMode::Blocking => continue,
                 }
             }
             // Nothing pending.
-            match mode {
-                DispatchMode::All => return Ok(()),
-                DispatchMode::OneNonblocking => return Err(CsError::TryAgain),
-                DispatchMode::One | DispatchMode::Blocking => self.sleep()?,
-            }
+            return match mode {
+                DispatchMode::All => Ok(Step::Done),
+                DispatchMode::OneNonblocking => Err(CsError::TryAgain),
+                DispatchMode::One | DispatchMode::Blocking => Ok(Step::Sleep),
+            };
         }
     }
 
@@ -487,8 +513,9 @@ impl Cpg {
     }
 
     /// Sleeps until an event may be pending, the server goes away, or the
-    /// handle is finalized.
-    fn sleep(&self) -> Result<(), CsError> {
+    /// handle is finalized. Holds no lock while asleep; the wait is a
+    /// thread-cancellation point.
+    pub fn sleep(&self) -> Result<(), CsError> {
         self.ev.lock().events.settle(true)?;
         let lent = self.sleeper.lock().take();
         let mut poll = match lent {

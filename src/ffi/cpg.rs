@@ -9,8 +9,9 @@ use std::sync::Arc;
 use super::types::*;
 use super::{cs_error_t, door, in_ref, in_slice, out_param};
 use crate::cpg::handles::HandleTable;
-use crate::cpg::{Callback, Cpg, DispatchMode, FLAG_INITIAL_TOTEM_CONF, MAX_ATOMIC_MSG};
+use crate::cpg::{Callback, Cpg, DispatchMode, Step, FLAG_INITIAL_TOTEM_CONF, MAX_ATOMIC_MSG};
 use crate::error::CsError;
+use crate::error::CS_OK;
 
 /// Largest iovec count accepted (`IOV_MAX`); the C library copies the
 /// list into a 64-entry array and aborts beyond it.
@@ -183,67 +184,93 @@ pub unsafe extern "C" fn cpg_context_set(handle: cpg_handle_t, context: *mut c_v
 
 /// Runs the callbacks of pending events as `dispatch_types` says.
 ///
+/// `C-unwind`: a thread blocked here may be cancelled (`pthread_cancel`,
+/// as fence_virtd does at shutdown). The wait happens outside the
+/// panic-catching door, so glibc's forced unwind passes through our
+/// frames, releasing what they hold, instead of being caught.
+///
 /// # Safety
 /// The registered callbacks must be safe to call with the documented
 /// arguments.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn cpg_dispatch(handle: cpg_handle_t, dispatch_types: c_uint) -> cs_error_t {
-    door(|| {
-        let h = CPG.get(handle)?;
-        let mode = DispatchMode::from_raw(dispatch_types)?;
-        let cb = h.callbacks;
-        h.cpg.dispatch(mode, |event| match event {
-            Callback::Deliver {
-                group,
-                nodeid,
-                pid,
-                msg,
-            } => {
-                if let Some(f) = cb.deliver {
-                    let name = cpg_name::from_group(group);
-                    // SAFETY: the application registered `f` with this
-                    // signature; `name` and `msg` live across the call.
-                    unsafe { f(handle, &name, nodeid, pid, msg.as_mut_ptr().cast(), msg.len()) };
+pub unsafe extern "C-unwind" fn cpg_dispatch(handle: cpg_handle_t, dispatch_types: c_uint) -> cs_error_t {
+    let mut conn: Option<Arc<Handle>> = None;
+    loop {
+        let mut step = Step::Done;
+        let code = door(|| {
+            let h = match &conn {
+                Some(h) => h.clone(),
+                None => conn.insert(CPG.get(handle)?).clone(),
+            };
+            let mode = DispatchMode::from_raw(dispatch_types)?;
+            step = h
+                .cpg
+                .dispatch_step(mode, &mut |event| run_callback(handle, &h.callbacks, event))?;
+            Ok(())
+        });
+        match (step, &conn) {
+            (Step::Sleep, Some(h)) if code == CS_OK => {
+                if let Err(e) = h.cpg.sleep() {
+                    return e.code();
                 }
             }
-            Callback::Confchg {
-                group,
-                members,
-                left,
-                joined,
-            } => {
-                if let Some(f) = cb.confchg {
-                    let name = cpg_name::from_group(group);
-                    let m: Vec<cpg_address> = members.iter().map(Into::into).collect();
-                    let l: Vec<cpg_address> = left.iter().map(Into::into).collect();
-                    let j: Vec<cpg_address> = joined.iter().map(Into::into).collect();
-                    // SAFETY: as above; the arrays live across the call.
-                    unsafe {
-                        f(
-                            handle,
-                            &name,
-                            m.as_ptr(),
-                            m.len(),
-                            l.as_ptr(),
-                            l.len(),
-                            j.as_ptr(),
-                            j.len(),
-                        )
-                    };
-                }
+            _ => return code,
+        }
+    }
+}
+
+fn run_callback(handle: cpg_handle_t, cb: &Callbacks, event: Callback<'_>) {
+    match event {
+        Callback::Deliver {
+            group,
+            nodeid,
+            pid,
+            msg,
+        } => {
+            if let Some(f) = cb.deliver {
+                let name = cpg_name::from_group(group);
+                // SAFETY: the application registered `f` with this
+                // signature; `name` and `msg` live across the call.
+                unsafe { f(handle, &name, nodeid, pid, msg.as_mut_ptr().cast(), msg.len()) };
             }
-            Callback::TotemConfchg { ring_id, members } => {
-                if let Some(f) = cb.totem {
-                    let rid = cpg_ring_id {
-                        nodeid: ring_id.nodeid,
-                        seq: ring_id.seq,
-                    };
-                    // SAFETY: as above; `members` lives across the call.
-                    unsafe { f(handle, rid, members.len() as u32, members.as_ptr()) };
-                }
+        }
+        Callback::Confchg {
+            group,
+            members,
+            left,
+            joined,
+        } => {
+            if let Some(f) = cb.confchg {
+                let name = cpg_name::from_group(group);
+                let m: Vec<cpg_address> = members.iter().map(Into::into).collect();
+                let l: Vec<cpg_address> = left.iter().map(Into::into).collect();
+                let j: Vec<cpg_address> = joined.iter().map(Into::into).collect();
+                // SAFETY: as above; the arrays live across the call.
+                unsafe {
+                    f(
+                        handle,
+                        &name,
+                        m.as_ptr(),
+                        m.len(),
+                        l.as_ptr(),
+                        l.len(),
+                        j.as_ptr(),
+                        j.len(),
+                    )
+                };
             }
-        })
-    })
+        }
+        Callback::TotemConfchg { ring_id, members } => {
+            if let Some(f) = cb.totem {
+                let rid = cpg_ring_id {
+                    nodeid: ring_id.nodeid,
+                    seq: ring_id.seq,
+                };
+                // SAFETY: as above; `members` lives across the call.
+                unsafe { f(handle, rid, members.len() as u32, members.as_ptr()) };
+            }
+        }
+    }
 }
 
 /// # Safety
