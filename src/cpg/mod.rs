@@ -13,6 +13,7 @@
 pub mod handles;
 mod reassembly;
 
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use mio::{Interest, Poll, Token};
 use parking_lot::Mutex;
 
 use crate::error::CsError;
+use crate::ipc::zerocopy::ZcBuffer;
 use crate::ipc::{self, sys, Events, Link, Requester};
 use crate::proto::{self, Address, Event, GroupName, RingId};
 use reassembly::Reassembly;
@@ -35,6 +37,9 @@ pub const SERVICE: &str = "cpg";
 pub const IPC_SIZE: u32 = 1 << 20;
 /// Largest payload sent unfragmented (room for corosync's headers).
 pub const MAX_ATOMIC_MSG: usize = IPC_SIZE as usize - 1024;
+/// Largest zero-copy payload: its DELIVER event (184-byte header) must fit
+/// the receivers' 1 MiB buffer, or their dispatch would wedge.
+pub const MAX_ZC_MSG: usize = IPC_SIZE as usize - proto::DELIVER_HDR_LEN;
 /// `CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF`.
 pub const FLAG_INITIAL_TOTEM_CONF: u32 = 0x1;
 
@@ -142,6 +147,8 @@ pub struct Cpg {
     app_poll: Option<Mutex<Poll>>,
     app_fd: RawFd,
     context: AtomicUsize,
+    /// Zero-copy buffers of this connection, by payload address.
+    zc: Mutex<HashMap<usize, ZcBuffer>>,
 }
 
 const TOKEN_EVENTS: Token = Token(0);
@@ -178,6 +185,7 @@ impl Cpg {
             app_poll,
             app_fd,
             context: AtomicUsize::new(context),
+            zc: Mutex::new(HashMap::new()),
         })
     }
 
@@ -293,6 +301,56 @@ impl Cpg {
         let mut buf = [0u8; proto::RES_HDR];
         let n = self.call(&[&proto::with_handle(proto::req::ITERATION_FINALIZE, token)], &mut buf)?;
         let h = proto::res_header(&buf[..n]).ok_or(CsError::Library)?;
+        CsError::check(h.error)
+    }
+
+    /// Allocates a zero-copy buffer of `size` payload bytes and registers
+    /// it with the server; returns the payload address.
+    pub fn zcb_alloc(&self, size: usize) -> Result<usize, CsError> {
+        let buf = ZcBuffer::create(size).map_err(|e| match e.raw_os_error() {
+            Some(libc::EINVAL) => CsError::InvalidParam,
+            Some(libc::ENAMETOOLONG) => CsError::NameTooLong,
+            _ => CsError::NoMemory,
+        })?;
+        let mut resp = [0u8; proto::RES_HDR];
+        let result = self.call(&[&proto::zc_alloc(buf.map_size() as u64, buf.path())], &mut resp);
+        // The server opened (and normally unlinked) the file while
+        // handling the request; make sure no name is left behind.
+        buf.unlink();
+        result?;
+        buf.write_map_size();
+        let addr = buf.payload_ptr() as usize;
+        self.zc.lock().insert(addr, buf);
+        Ok(addr)
+    }
+
+    /// Releases a buffer from `zcb_alloc`; unknown addresses are refused.
+    pub fn zcb_free(&self, addr: usize) -> Result<(), CsError> {
+        let buf = self.zc.lock().remove(&addr).ok_or(CsError::InvalidParam)?;
+        let mut resp = [0u8; proto::RES_HDR];
+        let frame = proto::zc_free(buf.map_size() as u64, buf.server_address());
+        self.call(&[&frame], &mut resp).map(drop)
+    }
+
+    /// Multicasts `len` bytes of a zero-copy buffer, read in place by the
+    /// server.
+    pub fn zcb_mcast(&self, guarantee: u32, addr: usize, len: usize) -> Result<(), CsError> {
+        if len > IPC_SIZE as usize {
+            return Err(CsError::TooBig);
+        }
+        let zc = self.zc.lock();
+        let buf = zc.get(&addr).ok_or(CsError::InvalidParam)?;
+        if len > buf.capacity() {
+            return Err(CsError::InvalidParam);
+        }
+        if len > MAX_ZC_MSG {
+            return Err(CsError::TooBig);
+        }
+        buf.write_mcast_header(&proto::mcast_header(guarantee, len));
+        let frame = proto::with_handle(proto::req::ZC_EXECUTE, buf.server_address());
+        let mut resp = [0u8; proto::RES_HDR];
+        let n = self.call(&[&frame], &mut resp)?;
+        let h = proto::res_header(&resp[..n]).ok_or(CsError::Library)?;
         CsError::check(h.error)
     }
 

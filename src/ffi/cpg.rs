@@ -473,8 +473,8 @@ pub unsafe extern "C" fn cpg_iteration_finalize(handle: cpg_iteration_handle_t) 
     })
 }
 
-/// Zero-copy buffers are not supported yet (issue 3): allocation fails
-/// cleanly so callers fall back to `cpg_mcast_joined`.
+/// Allocates a buffer whose contents `cpg_zcb_mcast_joined` sends
+/// without copying.
 ///
 /// # Safety
 /// `buffer` is NULL or writable.
@@ -482,24 +482,27 @@ pub unsafe extern "C" fn cpg_iteration_finalize(handle: cpg_iteration_handle_t) 
 pub unsafe extern "C" fn cpg_zcb_alloc(handle: cpg_handle_t, size: usize, buffer: *mut *mut c_void) -> cs_error_t {
     door(|| {
         // SAFETY: caller contract above.
-        let _out = unsafe { out_param(buffer) }?;
-        let _ = (CPG.get(handle)?, size);
-        Err(CsError::NotSupported)
+        let out = unsafe { out_param(buffer) }?;
+        let addr = CPG.get(handle)?.cpg.zcb_alloc(size)?;
+        out.write(addr as *mut c_void);
+        Ok(())
     })
 }
 
+/// Frees a buffer from `cpg_zcb_alloc` on the same handle; anything else
+/// gives `CS_ERR_INVALID_PARAM` (the C library would crash).
+///
 /// # Safety
-/// No buffer from `cpg_zcb_alloc` can exist yet.
+/// `buffer` is only compared, never dereferenced, unless it is one of ours.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cpg_zcb_free(handle: cpg_handle_t, buffer: *mut c_void) -> cs_error_t {
-    door(|| {
-        let _ = (CPG.get(handle)?, buffer);
-        Err(CsError::NotSupported)
-    })
+    door(|| CPG.get(handle)?.cpg.zcb_free(buffer as usize))
 }
 
+/// Multicasts `msg_len` bytes of a buffer from `cpg_zcb_alloc`.
+///
 /// # Safety
-/// No buffer from `cpg_zcb_alloc` can exist yet.
+/// `msg` is only compared, never dereferenced, unless it is one of ours.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cpg_zcb_mcast_joined(
     handle: cpg_handle_t,
@@ -507,8 +510,5 @@ pub unsafe extern "C" fn cpg_zcb_mcast_joined(
     msg: *mut c_void,
     msg_len: usize,
 ) -> cs_error_t {
-    door(|| {
-        let _ = (CPG.get(handle)?, guarantee, msg, msg_len);
-        Err(CsError::NotSupported)
-    })
+    door(|| CPG.get(handle)?.cpg.zcb_mcast(guarantee, msg as usize, msg_len))
 }

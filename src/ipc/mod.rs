@@ -6,5 +6,6 @@ pub mod client;
 pub mod handshake;
 pub mod ring;
 pub mod sys;
+pub mod zerocopy;
 
 pub use client::{connect, Events, Link, Requester};

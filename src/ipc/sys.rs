@@ -283,8 +283,8 @@ pub fn open_rw(path: &str) -> io::Result<OwnedFd> {
 /// then the mode is forced with fchmod).
 pub fn create_excl(path: &str, mode: libc::mode_t) -> io::Result<OwnedFd> {
     let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `c` is a NUL-terminated path.
     let fd = retry(|| {
+        // SAFETY: `c` is a NUL-terminated path.
         cerr(unsafe {
             libc::open(
                 c.as_ptr(),
@@ -553,4 +553,241 @@ pub fn process_alive(pid: i32) -> bool {
         ),
         Err(_) => true,
     }
+}
+
+/// `mkstemp` on a template ending in `XXXXXX` (mode 0600); returns the
+/// descriptor and the created path.
+pub fn mkstemp(template: &str) -> io::Result<(OwnedFd, String)> {
+    let mut bytes = CString::new(template)
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?
+        .into_bytes_with_nul();
+    // SAFETY: `bytes` is a writable NUL-terminated buffer, as mkstemp needs.
+    let fd = cerr(unsafe { libc::mkostemp(bytes.as_mut_ptr().cast(), libc::O_CLOEXEC) })?;
+    // SAFETY: mkostemp returned a fresh descriptor that we now own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    bytes.pop();
+    let path = String::from_utf8(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    Ok((fd, path))
+}
+
+// ----- server-side wrappers (cpgd) -----
+
+/// Blocks `signals` for the calling thread (and the threads it starts
+/// later) and returns a non-blocking signalfd that reports them.
+pub fn signalfd_for(signals: &[i32]) -> io::Result<OwnedFd> {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it.
+    let mut set: libc::sigset_t = unsafe { mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t for all three calls.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+    }
+    // SAFETY: `set` is initialised; the old mask is not wanted (NULL).
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, ptr::null_mut()) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    // SAFETY: -1 asks for a new descriptor; `set` is initialised.
+    let fd = cerr(unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) })?;
+    // SAFETY: signalfd returned a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads one pending signal number from a signalfd; `None` when empty.
+pub fn read_signal(fd: &OwnedFd) -> io::Result<Option<i32>> {
+    // SAFETY: signalfd_siginfo is plain data; all-zero is valid.
+    let mut info: libc::signalfd_siginfo = unsafe { mem::zeroed() };
+    let size = mem::size_of::<libc::signalfd_siginfo>();
+    let n = retry(|| {
+        // SAFETY: reads at most `size` bytes into `info`.
+        cerr_size(unsafe { libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) })
+    });
+    match n {
+        Ok(n) if n == size => Ok(Some(info.ssi_signo as i32)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What the server needs to know about a file a client names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileInfo {
+    pub dev: u64,
+    pub ino: u64,
+    pub uid: u32,
+    pub nlink: u64,
+    pub size: u64,
+    pub regular: bool,
+}
+
+fn file_info(st: &libc::stat) -> FileInfo {
+    FileInfo {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        uid: st.st_uid,
+        nlink: st.st_nlink,
+        size: st.st_size.max(0) as u64,
+        regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+    }
+}
+
+pub fn fstat_info(fd: &OwnedFd) -> io::Result<FileInfo> {
+    // SAFETY: stat is plain data; fstat fills it.
+    let mut st: libc::stat = unsafe { mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer.
+    cerr(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(file_info(&st))
+}
+
+/// `lstat` (the last component is not followed).
+pub fn lstat_info(path: &str) -> io::Result<FileInfo> {
+    let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: stat is plain data; lstat fills it.
+    let mut st: libc::stat = unsafe { mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `st` a valid out-pointer.
+    cerr(unsafe { libc::lstat(c.as_ptr(), &mut st) })?;
+    Ok(file_info(&st))
+}
+
+/// Opens an existing file read/write without following a symlink in the
+/// last component and without blocking (a FIFO cannot stall us).
+pub fn open_rw_nofollow(path: &str) -> io::Result<OwnedFd> {
+    let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    // SAFETY: `c` is a NUL-terminated path.
+    let fd = retry(|| cerr(unsafe { libc::open(c.as_ptr(), flags) }))?;
+    // SAFETY: open returned a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pread` until `buf` is full or the file ends; returns the bytes read.
+/// Reading a file that another process shrank yields a short count,
+/// never a fault (unlike a mapping).
+pub fn pread_full(fd: &OwnedFd, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        let rest = &mut buf[got..];
+        let n = retry(|| {
+            // SAFETY: `rest` is valid for writes of its length.
+            cerr_size(unsafe {
+                libc::pread(
+                    fd.as_raw_fd(),
+                    rest.as_mut_ptr().cast(),
+                    rest.len(),
+                    (offset + got as u64) as libc::off_t,
+                )
+            })
+        })?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got)
+}
+
+/// `pwrite` of all of `data` at `offset`.
+pub fn pwrite_all(fd: &OwnedFd, offset: u64, data: &[u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < data.len() {
+        let rest = &data[done..];
+        let n = retry(|| {
+            // SAFETY: `rest` is valid for reads of its length.
+            cerr_size(unsafe {
+                libc::pwrite(
+                    fd.as_raw_fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    (offset + done as u64) as libc::off_t,
+                )
+            })
+        })?;
+        if n == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+pub fn getgid() -> u32 {
+    // SAFETY: getgid has no preconditions.
+    unsafe { libc::getgid() }
+}
+
+/// Like [`grow_buffers`], but when privileged also past `wmem_max` /
+/// `rmem_max` (`SO_SNDBUFFORCE` / `SO_RCVBUFFORCE`); errors ignored.
+pub fn force_buffers(fd: &OwnedFd, size: usize) {
+    let _ = grow_buffers(fd, size);
+    let size = i32::try_from(size).unwrap_or(i32::MAX);
+    for (get, force) in [
+        (libc::SO_SNDBUF, libc::SO_SNDBUFFORCE),
+        (libc::SO_RCVBUF, libc::SO_RCVBUFFORCE),
+    ] {
+        // The kernel reports twice the value that was set.
+        if getsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, get).is_ok_and(|v| v / 2 < size) {
+            let _ = setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, force, size);
+        }
+    }
+}
+
+impl Mapping {
+    /// The i32 at `offset` as an atomic, if it lies inside the mapping and
+    /// is 4-aligned.
+    pub fn atomic_i32(&self, offset: usize) -> Option<&std::sync::atomic::AtomicI32> {
+        if offset % 4 != 0 || offset.checked_add(4)? > self.len {
+            return None;
+        }
+        // SAFETY: checked above: aligned (the mapping is page-aligned) and
+        // inside the mapping, which lives as long as the returned borrow.
+        Some(unsafe { &*(self.as_ptr().add(offset) as *const std::sync::atomic::AtomicI32) })
+    }
+}
+
+/// Adds a POSIX access ACL entry granting `uid` read/write (and search
+/// on directories) to `path`, keeping the owner's bits; other users get
+/// nothing. Used when an unprivileged server admits another uid, which
+/// cannot be given the files with `chown`.
+pub fn grant_user_acl(path: &str, uid: u32, dir: bool) -> io::Result<()> {
+    const ACL_USER_OBJ: u16 = 0x01;
+    const ACL_USER: u16 = 0x02;
+    const ACL_GROUP_OBJ: u16 = 0x04;
+    const ACL_MASK: u16 = 0x10;
+    const ACL_OTHER: u16 = 0x20;
+    const UNDEFINED_ID: u32 = u32::MAX;
+    let rw: u16 = if dir { 7 } else { 6 };
+    let mut blob = Vec::with_capacity(4 + 5 * 8);
+    blob.extend_from_slice(&2u32.to_le_bytes());
+    for (tag, perm, id) in [
+        (ACL_USER_OBJ, rw, UNDEFINED_ID),
+        (ACL_USER, rw, uid),
+        (ACL_GROUP_OBJ, 0, UNDEFINED_ID),
+        (ACL_MASK, rw, UNDEFINED_ID),
+        (ACL_OTHER, 0, UNDEFINED_ID),
+    ] {
+        blob.extend_from_slice(&tag.to_le_bytes());
+        blob.extend_from_slice(&perm.to_le_bytes());
+        blob.extend_from_slice(&id.to_le_bytes());
+    }
+    let c = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` and the attribute name are NUL-terminated; `blob` is
+    // valid for reads of its length.
+    cerr(unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            c"system.posix_acl_access".as_ptr(),
+            blob.as_ptr().cast(),
+            blob.len(),
+            0,
+        )
+    })
+    .map(drop)
 }

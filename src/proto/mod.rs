@@ -283,6 +283,26 @@ pub fn with_handle(id: i32, handle: u64) -> [u8; 24] {
     b
 }
 
+pub const ZC_ALLOC_LEN: usize = 152;
+
+/// ZC_ALLOC: the size of the mapping and the path of its file.
+pub fn zc_alloc(map_size: u64, path: &str) -> [u8; ZC_ALLOC_LEN] {
+    let mut b = [0u8; ZC_ALLOC_LEN];
+    put_req_hdr(&mut b, req::ZC_ALLOC, ZC_ALLOC_LEN);
+    put_u64(&mut b, 16, map_size);
+    let n = path.len().min(127);
+    b[24..24 + n].copy_from_slice(&path.as_bytes()[..n]);
+    b
+}
+
+pub fn zc_free(map_size: u64, server_address: u64) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    put_req_hdr(&mut b, req::ZC_FREE, 32);
+    put_u64(&mut b, 16, map_size);
+    put_u64(&mut b, 24, server_address);
+    b
+}
+
 // ----- responses (client side decoding) -----
 
 /// Header fields of a response or event.
@@ -737,6 +757,23 @@ mod tests {
             Request::IterationNext { handle: 99 }
         );
         assert_eq!(request(&header_only(77)), Request::Unknown(77));
+        let z = zc_alloc(1056, "/dev/shm/corosync_zerocopy-abc");
+        assert_eq!(
+            request(&z),
+            Request::ZcAlloc {
+                map_size: 1056,
+                path: "/dev/shm/corosync_zerocopy-abc".into()
+            }
+        );
+        assert_eq!(
+            request(&zc_free(1056, 0xdead)),
+            Request::ZcFree {
+                map_size: 1056,
+                server_address: 0xdead
+            }
+        );
+        let x = with_handle(req::ZC_EXECUTE, 0xbeef);
+        assert_eq!(request(&x), Request::ZcExecute { server_address: 0xbeef });
         assert_eq!(request(&[1, 2]), Request::Unknown(-1));
     }
 

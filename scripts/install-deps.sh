@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on a fresh Debian machine:
+# a C compiler and make, iproute2 (network namespaces for the test
+# daemons), and Debian's corosync with its C libcpg (the reference the
+# test suite compares against). Rust (cargo, rustfmt, clippy) must already
+# be on the machine. Safe to run again.
+set -euo pipefail
+pkgs=(build-essential make iproute2 util-linux procps corosync libcpg-dev libcorosync-common-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: missing packages: ${missing[*]} (run as root: apt-get install ${missing[*]})" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# The corosync package must not start a system-wide daemon: the tests
+	# run their own in private namespaces.
+	made_policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	[ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+fi
+command -v cargo >/dev/null || { echo "install-deps: cargo not found (install Rust first)" >&2; exit 1; }
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+echo "install-deps: ok"
