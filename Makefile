@@ -20,7 +20,10 @@ CPG_SO     := $(BUILD)/lib/libcpg.so.4.1.0
 COMMON_SO  := $(BUILD)/lib/libcorosync_common.so.4.0.0
 LIBS       := $(CPG_SO) $(COMMON_SO)
 
-.PHONY: all rust check check-rust check-abi check-c clean
+.PHONY: all rust check check-rust check-abi check-c check-dropin clean
+
+# Servers the C suite runs against (see c-tests/run.sh --help).
+C_SERVERS ?= corosync-shm,corosync-socket
 
 all: $(LIBS)
 
@@ -55,7 +58,7 @@ $(CPG_SO): $(BUILD)/obj/libcpg.o $(EXPORTS)/libcpg.versions $(COMMON_SO)
 	ln -sf libcpg.so.4.1.0 $(BUILD)/lib/libcpg.so.4
 	ln -sf libcpg.so.4 $(BUILD)/lib/libcpg.so
 
-check: check-rust check-abi check-c
+check: check-rust check-abi check-c check-dropin
 
 check-rust:
 	$(CARGO) fmt --all -- --check
@@ -66,7 +69,15 @@ check-abi: all
 	sh c-tests/abi/check.sh
 
 check-c: all
-	bash c-tests/run.sh
+	bash c-tests/run.sh --server $(C_SERVERS) --lib ours,system
+
+# The drop-in proof: the same tests built against Debian's headers and
+# linked with Debian's libcpg, then run unchanged on ours.
+check-dropin: all
+	@if [ -e /usr/include/corosync/cpg.h ] && [ -e /usr/lib/x86_64-linux-gnu/libcpg.so ]; then \
+	    CPG_INCLUDE=/usr/include CPG_BUILD_LIBDIR=system \
+	    bash c-tests/run.sh --server corosync-shm --lib ours $(BUILD)/c-tests-system; \
+	else echo "SKIP: check-dropin needs Debian's libcpg-dev"; fi
 
 clean:
 	$(CARGO) clean
