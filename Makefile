@@ -20,7 +20,7 @@ CPG_SO     := $(BUILD)/lib/libcpg.so.4.1.0
 COMMON_SO  := $(BUILD)/lib/libcorosync_common.so.4.0.0
 LIBS       := $(CPG_SO) $(COMMON_SO)
 
-.PHONY: all rust check check-rust check-abi check-c check-dropin clean
+.PHONY: all rust check check-rust check-abi check-c check-dropin check-install install clean
 
 # Servers the C suite runs against (see c-tests/run.sh --help).
 C_SERVERS ?= corosync-shm,corosync-socket
@@ -58,7 +58,7 @@ $(CPG_SO): $(BUILD)/obj/libcpg.o $(EXPORTS)/libcpg.versions $(COMMON_SO)
 	ln -sf libcpg.so.4.1.0 $(BUILD)/lib/libcpg.so.4
 	ln -sf libcpg.so.4 $(BUILD)/lib/libcpg.so
 
-check: check-rust check-abi check-c check-dropin
+check: check-rust check-abi check-install check-c check-dropin
 
 check-rust:
 	$(CARGO) fmt --all -- --check
@@ -78,6 +78,25 @@ check-dropin: all
 	    CPG_INCLUDE=/usr/include CPG_BUILD_LIBDIR=system \
 	    bash c-tests/run.sh --server corosync-shm --lib ours $(BUILD)/c-tests-system; \
 	else echo "SKIP: check-dropin needs Debian's libcpg-dev"; fi
+
+# Installs the libraries with their symlinks, the headers and the
+# pkg-config files under $(DESTDIR)$(PREFIX).
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/corosync
+	install -m 0755 $(CPG_SO) $(COMMON_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libcpg.so.4.1.0 $(DESTDIR)$(LIBDIR)/libcpg.so.4
+	ln -sf libcpg.so.4 $(DESTDIR)$(LIBDIR)/libcpg.so
+	ln -sf libcorosync_common.so.4.0.0 $(DESTDIR)$(LIBDIR)/libcorosync_common.so.4
+	ln -sf libcorosync_common.so.4 $(DESTDIR)$(LIBDIR)/libcorosync_common.so
+	install -m 0644 include/corosync/*.h $(DESTDIR)$(INCLUDEDIR)/corosync/
+	for pc in libcpg libcorosync_common; do \
+	    sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	        pkgconfig/$$pc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/$$pc.pc; \
+	done
+
+# Installs into a scratch tree and builds a program there with pkg-config.
+check-install: all
+	bash scripts/check-install.sh
 
 clean:
 	$(CARGO) clean
