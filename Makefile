@@ -20,7 +20,7 @@ CPG_SO     := $(BUILD)/lib/libcpg.so.4.1.0
 COMMON_SO  := $(BUILD)/lib/libcorosync_common.so.4.0.0
 LIBS       := $(CPG_SO) $(COMMON_SO)
 
-.PHONY: all rust check check-rust check-abi check-c check-dropin check-install install clean
+.PHONY: all rust deps check check-rust check-abi check-c check-dropin check-install install clean
 
 # Servers the C suite runs against (see c-tests/run.sh --help).
 C_SERVERS ?= corosync-shm,corosync-socket
@@ -58,7 +58,12 @@ $(CPG_SO): $(BUILD)/obj/libcpg.o $(EXPORTS)/libcpg.versions $(COMMON_SO)
 	ln -sf libcpg.so.4.1.0 $(BUILD)/lib/libcpg.so.4
 	ln -sf libcpg.so.4 $(BUILD)/lib/libcpg.so
 
-check: check-rust check-abi check-install check-c check-dropin
+check: deps
+	$(MAKE) check-rust check-abi check-install check-c check-dropin
+
+# Test dependencies (corosync, Debian's libcpg, iproute2), installed when missing.
+deps:
+	bash scripts/install-deps.sh
 
 check-rust:
 	$(CARGO) fmt --all -- --check

@@ -12,8 +12,9 @@ for p in "${pkgs[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
-		echo "install-deps: missing packages: ${missing[*]} (run as root: apt-get install ${missing[*]})" >&2
-		exit 1
+		# Without root the corosync suites are skipped anyway.
+		echo "install-deps: not root; missing packages: ${missing[*]} (apt-get install them as root)" >&2
+		exit 0
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
