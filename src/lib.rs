@@ -13,3 +13,4 @@ pub mod error;
 pub mod ffi;
 pub mod ipc;
 pub mod proto;
+pub mod server;

@@ -16,8 +16,11 @@ use crate::error::{CsError, CS_OK};
 pub type cs_error_t = libc::c_int;
 
 /// Runs an export's body: `Ok` becomes `CS_OK`, an error its code, and a
-/// panic `CS_ERR_LIBRARY` (it never unwinds into C).
+/// panic `CS_ERR_LIBRARY` (it never unwinds into C). Thread cancellation
+/// is deferred while the body runs (see `cpg_dispatch` for the one place
+/// where a blocked call may be cancelled).
 pub(crate) fn door(body: impl FnOnce() -> Result<(), CsError>) -> cs_error_t {
+    let _deferred = crate::ipc::sys::CancelGuard::new();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => CS_OK,
         Ok(Err(e)) => e.code(),

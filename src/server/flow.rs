@@ -1,0 +1,93 @@
+//! Flow control and the slow-consumer policy (pure decisions; the event
+//! loop applies them).
+//!
+//! Every connection has a server-side queue of events (and, rarely,
+//! replies) that did not fit its ring/socket. Memory stays bounded by:
+//! - **congestion**: when any queue exceeds `soft`, the flow-control word
+//!   of every connection becomes 2 (libcpg's `cpg_mcast_joined` then
+//!   returns CS_ERR_TRY_AGAIN) and multicasts already queued in request
+//!   rings are left there (a connection's requests are taken in order, so
+//!   its later requests wait behind it); it ends when every queue is below
+//!   `soft / 2`;
+//! - **stall**: a connection whose queue stays above `soft` for `stall`
+//!   is disconnected (its members get a PROCDOWN confchg);
+//! - **hard**: a queue above `hard` is disconnected at once.
+#![forbid(unsafe_code)]
+
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub soft: usize,
+    pub hard: usize,
+    pub stall: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            soft: 8 << 20,
+            hard: 64 << 20,
+            stall: Duration::from_secs(15),
+        }
+    }
+}
+
+/// What to do with one connection's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Fine,
+    /// Above the soft limit since the returned instant.
+    Over(Instant),
+    Disconnect(&'static str),
+}
+
+impl Limits {
+    pub fn congests(&self, queued: usize) -> bool {
+        queued > self.soft
+    }
+
+    pub fn relieved(&self, queued: usize) -> bool {
+        queued <= self.soft / 2
+    }
+
+    pub fn judge(&self, queued: usize, over_since: Option<Instant>, now: Instant) -> Verdict {
+        if queued > self.hard {
+            return Verdict::Disconnect("event queue above the hard limit");
+        }
+        if queued <= self.soft {
+            return Verdict::Fine;
+        }
+        let since = over_since.unwrap_or(now);
+        if now.duration_since(since) >= self.stall {
+            Verdict::Disconnect("event queue above the soft limit for too long (client not reading)")
+        } else {
+            Verdict::Over(since)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts() {
+        let l = Limits {
+            soft: 100,
+            hard: 1000,
+            stall: Duration::from_secs(10),
+        };
+        let t0 = Instant::now();
+        assert_eq!(l.judge(50, None, t0), Verdict::Fine);
+        assert_eq!(l.judge(150, None, t0), Verdict::Over(t0));
+        assert_eq!(l.judge(150, Some(t0), t0 + Duration::from_secs(5)), Verdict::Over(t0));
+        assert!(matches!(
+            l.judge(150, Some(t0), t0 + Duration::from_secs(10)),
+            Verdict::Disconnect(_)
+        ));
+        assert!(matches!(l.judge(1001, None, t0), Verdict::Disconnect(_)));
+        assert!(l.congests(101) && !l.congests(100));
+        assert!(l.relieved(50) && !l.relieved(51));
+    }
+}
