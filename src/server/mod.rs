@@ -483,12 +483,12 @@ impl Server {
             None => {}
             Some(Slot::Pending(_)) => self.advance_handshake(id),
             Some(Slot::Active(_)) => {
-                if writable {
-                    self.flush(id);
-                }
-                if readable {
-                    self.pump(id, false);
-                }
+                // Notification bytes first, then the ring: a client posts
+                // its chunk before it sends the byte, so every byte read
+                // here has its chunk visible to the pump below. (The other
+                // order loses a wake-up: a byte that arrives between the
+                // pump and the read is consumed, and its edge is then
+                // reported without EPOLLIN.)
                 if kind == KIND_SETUP && (readable || hangup) {
                     let Some(Slot::Active(c)) = self.conns.get_mut(&id) else {
                         return;
@@ -498,6 +498,12 @@ impl Server {
                         Ok(false) => self.to_close.push((id, "client disconnected".into())),
                         Err(e) => self.to_close.push((id, format!("setup socket: {e}"))),
                     }
+                }
+                if readable || writable {
+                    self.pump(id, false);
+                }
+                if writable {
+                    self.flush(id);
                 }
             }
         }
@@ -513,10 +519,12 @@ impl Server {
             };
             // Replies go out in request order; wait for the channel.
             if !c.replies.is_empty() && !closing {
+                log::debug(format_args!("connection {id}: waiting for the response channel"));
                 return;
             }
+            let hold = self.congested && !closing && self.config.limits.may_hold(c.queued);
             let outcome = if let Some(h) = c.held.take() {
-                if self.congested && !closing {
+                if hold {
                     c.held = Some(h);
                     return;
                 }
@@ -525,13 +533,23 @@ impl Server {
                 match c.transport.recv_request(&mut self.scratch) {
                     Ok(Some(n)) => {
                         let frame = &self.scratch[..n];
-                        if self.congested && !closing && Service::is_flow_controlled(frame) {
+                        if log::verbose() {
+                            let rid = frame.get(..4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                            log::debug(format_args!(
+                                "connection {id}: request {rid:?}, {n} bytes, queued {}",
+                                c.queued
+                            ));
+                        }
+                        if hold && Service::is_flow_controlled(frame) {
                             c.held = Some(frame.to_vec());
                             return;
                         }
                         self.service.handle(id, frame)
                     }
-                    Ok(None) => return,
+                    Ok(None) => {
+                        log::debug(format_args!("connection {id}: no request pending"));
+                        return;
+                    }
                     Err(e) => {
                         if !closing {
                             self.to_close.push((id, format!("request channel: {e}")));
@@ -552,6 +570,7 @@ impl Server {
                         match c.transport.send_response(&r) {
                             Ok(Sent::Done) => {}
                             Ok(Sent::Later) => {
+                                log::debug(format_args!("connection {id}: response channel full, reply queued"));
                                 c.queued += r.len();
                                 c.replies.push_back(r);
                                 self.backlog.insert(id);
@@ -701,11 +720,16 @@ impl Server {
             self.flush(id);
         }
         let limits = self.config.limits;
+        let congested = self.congested;
         for id in self.backlog.iter().copied().collect::<Vec<_>>() {
             let Some(Slot::Active(c)) = self.conns.get_mut(&id) else {
                 continue;
             };
-            match limits.judge(c.queued, c.over_since, now) {
+            if c.held.is_some() && !limits.may_hold(c.queued) {
+                // Its own queue grew: release it (see flow.rs).
+                self.ready.insert(id);
+            }
+            match limits.judge(c.queued, c.over_since, now, congested) {
                 Verdict::Fine => c.over_since = None,
                 Verdict::Over(since) => c.over_since = Some(since),
                 Verdict::Disconnect(why) => {

@@ -1,0 +1,413 @@
+//! The server library in-process, driven through our own IPC client on a
+//! unique service name: join / confchg / delivery order / leave /
+//! PROCDOWN / iteration / flow control / clean shutdown.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cpg_rs::error::{CsError, CS_OK};
+use cpg_rs::ipc::{self, Events, Requester};
+use cpg_rs::proto::{self, req, Event, GroupName};
+use cpg_rs::server::{flow::Limits, log, Config, IpcMode, Server, Stopper};
+
+/// Tests share /dev/shm and check it is left clean: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Running {
+    service: String,
+    stopper: Stopper,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(ipc: IpcMode, limits: Limits) -> Running {
+        log::set_quiet(true);
+        let service = format!(
+            "cpgd-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let config = Config {
+            service: service.clone(),
+            ipc,
+            nodeid: 5,
+            limits,
+            ..Config::default()
+        };
+        let server = Server::bind(config).expect("bind");
+        let stopper = server.stopper();
+        let thread = std::thread::spawn(move || server.run().expect("run"));
+        Running {
+            service,
+            stopper,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stopper.stop();
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread");
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Connection directories this process (as a server) still has.
+fn leftovers() -> Vec<String> {
+    let prefix = format!("qb-{}-", std::process::id());
+    std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+struct Client {
+    req: Requester,
+    ev: Events,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    fn connect(r: &Running) -> Client {
+        let (req, ev) = ipc::connect(&r.service, 1 << 20).expect("connect");
+        Client {
+            req,
+            ev,
+            buf: vec![0; 2 << 20],
+        }
+    }
+
+    fn call(&mut self, frame: &[u8]) -> Vec<u8> {
+        let n = self.req.request(&[frame], &mut self.buf).expect("request");
+        self.buf[..n].to_vec()
+    }
+
+    fn error_of(&mut self, frame: &[u8]) -> i32 {
+        let r = self.call(frame);
+        proto::res_header(&r).unwrap().error
+    }
+
+    fn mcast(&mut self, payload: &[u8]) -> Result<(), CsError> {
+        let hdr = proto::mcast_header(2, payload.len());
+        self.req.send(&[&hdr, payload], 2)
+    }
+
+    fn event(&mut self, timeout: Duration) -> Option<Vec<u8>> {
+        let start = Instant::now();
+        loop {
+            if let Some(n) = self.ev.try_recv(&mut self.buf).expect("event channel") {
+                return Some(self.buf[..n].to_vec());
+            }
+            if start.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn expect_event(&mut self) -> Event {
+        let frame = self.event(WAIT).expect("an event in time");
+        proto::event(&frame).expect("well-formed event")
+    }
+
+    /// The next event, with DELIVER payloads resolved.
+    fn next(&mut self) -> (Event, Vec<u8>) {
+        let frame = self.event(WAIT).expect("an event in time");
+        let ev = proto::event(&frame).expect("well-formed event");
+        let payload = match &ev {
+            Event::Deliver { payload, .. } => frame[payload.clone()].to_vec(),
+            _ => Vec::new(),
+        };
+        (ev, payload)
+    }
+}
+
+fn name(s: &str) -> GroupName {
+    GroupName::new(s.as_bytes()).unwrap()
+}
+
+/// Member pids, (pid, reason) left, (pid, reason) joined.
+type Change = (Vec<u32>, Vec<(u32, u32)>, Vec<(u32, u32)>);
+
+fn confchg(ev: Event) -> Change {
+    match ev {
+        Event::Confchg {
+            members, left, joined, ..
+        } => (
+            members.iter().map(|a| a.pid).collect(),
+            left.iter().map(|a| (a.pid, a.reason)).collect(),
+            joined.iter().map(|a| (a.pid, a.reason)).collect(),
+        ),
+        other => panic!("expected a confchg, got {other:?}"),
+    }
+}
+
+fn total_order(ipc: IpcMode) {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut srv = Running::start(ipc, Limits::default());
+    let g = name("order");
+    let mut a = Client::connect(&srv);
+    let mut b = Client::connect(&srv);
+    assert_eq!(a.error_of(&proto::join(&g, 101, 0)), CS_OK);
+    assert_eq!(confchg(a.expect_event()), (vec![101], vec![], vec![(101, 1)]));
+    assert_eq!(b.error_of(&proto::join(&g, 102, 0)), CS_OK);
+    assert_eq!(confchg(a.expect_event()), (vec![101, 102], vec![], vec![(102, 1)]));
+    assert_eq!(confchg(b.expect_event()), (vec![101, 102], vec![], vec![(102, 1)]));
+    assert_eq!(a.error_of(&proto::join(&g, 101, 0)), CsError::Exist as i32);
+
+    // Both send interleaved; both see one and the same order, own included.
+    for i in 0..200u32 {
+        let c = if i % 3 == 0 { &mut b } else { &mut a };
+        c.mcast(format!("m{i}").as_bytes()).unwrap();
+    }
+    let mut seen = [Vec::new(), Vec::new()];
+    for (k, c) in [&mut a, &mut b].into_iter().enumerate() {
+        for _ in 0..200 {
+            match c.next() {
+                (Event::Deliver { pid, nodeid: 5, .. }, p) => seen[k].push((pid, p)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(seen[0], seen[1]);
+    let from_a: Vec<_> = seen[0]
+        .iter()
+        .filter(|(p, _)| *p == 101)
+        .map(|(_, m)| m.clone())
+        .collect();
+    let want: Vec<_> = (0..200u32)
+        .filter(|i| i % 3 != 0)
+        .map(|i| format!("m{i}").into_bytes())
+        .collect();
+    assert_eq!(from_a, want, "per-sender FIFO");
+
+    // Leave: both see it; the leaver may join again (fixed upstream defect).
+    assert_eq!(b.error_of(&proto::leave(&g, 102)), CS_OK);
+    assert_eq!(confchg(a.expect_event()), (vec![101], vec![(102, 2)], vec![]));
+    assert_eq!(confchg(b.expect_event()), (vec![101], vec![(102, 2)], vec![]));
+    assert_eq!(b.error_of(&proto::leave(&g, 102)), CsError::NotExist as i32);
+    assert_eq!(b.error_of(&proto::join(&g, 102, 0)), CS_OK);
+    assert_eq!(confchg(a.expect_event()).2, vec![(102, 1)]);
+    assert_eq!(confchg(b.expect_event()).2, vec![(102, 1)]);
+
+    // A dies: B sees PROCDOWN.
+    drop(a);
+    assert_eq!(confchg(b.expect_event()), (vec![102], vec![(101, 5)], vec![]));
+    drop(b);
+    srv.stop();
+    assert_eq!(leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn total_order_shm() {
+    total_order(IpcMode::Shm);
+}
+
+#[test]
+fn total_order_socket() {
+    total_order(IpcMode::Socket);
+}
+
+#[test]
+fn replies_membership_iteration_and_unknown_ids() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut srv = Running::start(IpcMode::Shm, Limits::default());
+    let mut c = Client::connect(&srv);
+    let r = c.call(&proto::header_only(req::LOCAL_GET));
+    assert_eq!((r.len(), proto::local_nodeid(&r)), (32, Some(5)));
+    let r = c.call(&proto::header_only(13));
+    assert_eq!(r.len(), 24);
+    assert_eq!(proto::res_header(&r).unwrap().id, 0);
+    assert_eq!(proto::res_header(&r).unwrap().error, CsError::InvalidParam as i32);
+
+    let (g1, g2) = (name("G1"), name("G2"));
+    let mut others: Vec<Client> = (0..4).map(|_| Client::connect(&srv)).collect();
+    for (k, (pid, g)) in [(14085, g1), (14085, g2), (14086, g1), (14087, g1), (14088, g2)]
+        .into_iter()
+        .enumerate()
+    {
+        let client = if k == 0 { &mut c } else { &mut others[k - 1] };
+        assert_eq!(client.error_of(&proto::join(&g, pid, 0)), CS_OK);
+    }
+    let r = c.call(&proto::membership(&g1));
+    assert_eq!(r.len(), proto::MEMBERSHIP_RES_LEN);
+    let pids: Vec<u32> = proto::membership_entries(&r).unwrap().iter().map(|a| a.pid).collect();
+    assert_eq!(pids, vec![14085, 14086, 14087]);
+
+    let r = c.call(&proto::iteration_initialize(None, 3));
+    let h = proto::iteration_handle(&r).unwrap();
+    let mut items = Vec::new();
+    loop {
+        let r = c.call(&proto::with_handle(req::ITERATION_NEXT, h));
+        assert_eq!(r.len(), proto::ITERATION_NEXT_RES_LEN);
+        match proto::res_header(&r).unwrap().error {
+            CS_OK => {
+                let (g, _, pid) = proto::iteration_description(&r).unwrap();
+                items.push((String::from_utf8_lossy(g.bytes()).into_owned(), pid));
+            }
+            e => {
+                assert_eq!(e, CsError::NoSections as i32);
+                break;
+            }
+        }
+    }
+    let want: Vec<(String, u32)> = [
+        ("G2", 14085),
+        ("G2", 14088),
+        ("G1", 14085),
+        ("G1", 14087),
+        ("G1", 14086),
+    ]
+    .iter()
+    .map(|(g, p)| (g.to_string(), *p))
+    .collect();
+    assert_eq!(items, want);
+    // Wraps after NO_SECTIONS; unknown handles are LIBRARY.
+    let r = c.call(&proto::with_handle(req::ITERATION_NEXT, h));
+    assert_eq!(proto::iteration_description(&r).unwrap().2, 14085);
+    assert_eq!(c.error_of(&proto::with_handle(req::ITERATION_FINALIZE, h)), CS_OK);
+    assert_eq!(
+        c.error_of(&proto::with_handle(req::ITERATION_FINALIZE, h)),
+        CsError::Library as i32
+    );
+    assert_eq!(
+        c.error_of(&proto::with_handle(req::ITERATION_NEXT, h)),
+        CsError::Library as i32
+    );
+
+    // FINALIZE: the member leaves with PROCDOWN at once.
+    assert_eq!(c.error_of(&proto::header_only(req::FINALIZE)), CS_OK);
+    let r = others[0].call(&proto::membership(&g1));
+    let pids: Vec<u32> = proto::membership_entries(&r).unwrap().iter().map(|a| a.pid).collect();
+    assert_eq!(pids, vec![14086, 14087]);
+    drop(c);
+    drop(others);
+    srv.stop();
+    assert_eq!(leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn shutdown_disconnects_clients_and_cleans_up() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for ipc in [IpcMode::Shm, IpcMode::Socket] {
+        let mut srv = Running::start(ipc, Limits::default());
+        let mut a = Client::connect(&srv);
+        let mut b = Client::connect(&srv);
+        assert_eq!(a.error_of(&proto::join(&name("x"), 1, 0)), CS_OK);
+        assert!(!leftovers().is_empty());
+        srv.stop();
+        assert_eq!(leftovers(), Vec::<String>::new(), "{ipc:?}");
+        let mut buf = vec![0u8; 1 << 20];
+        assert_eq!(
+            b.req.request(&[&proto::header_only(req::LOCAL_GET)], &mut buf),
+            Err(CsError::Library)
+        );
+        let start = Instant::now();
+        loop {
+            match a.ev.try_recv(&mut buf) {
+                Err(CsError::Library) => break,
+                other if start.elapsed() > WAIT => panic!("disconnect not seen ({ipc:?}): {other:?}"),
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+}
+
+#[test]
+fn flow_control_without_loss_then_slow_consumer_dropped() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let limits = Limits {
+        soft: 256 << 10,
+        hard: 64 << 20,
+        stall: Duration::from_secs(2),
+    };
+    let mut srv = Running::start(IpcMode::Shm, limits);
+    let g = name("fc");
+    let mut sender = Client::connect(&srv);
+    let mut slow = Client::connect(&srv);
+    assert_eq!(sender.error_of(&proto::join(&g, 1, 0)), CS_OK);
+    assert_eq!(slow.error_of(&proto::join(&g, 2, 0)), CS_OK);
+    while sender.event(Duration::from_millis(50)).is_some() {}
+
+    // The slow member does not read: its ring (1 MiB) and then its queue
+    // fill, flow control stops the sender, nothing is lost.
+    let payload = vec![7u8; 16 << 10];
+    let mut sent = 0u32;
+    let mut refused = 0;
+    let mut delivered_to_sender = 0u32;
+    let start = Instant::now();
+    while start.elapsed() < WAIT && refused < 50 {
+        let mut p = payload.clone();
+        p[..4].copy_from_slice(&sent.to_le_bytes());
+        match sender.mcast(&p) {
+            Ok(()) => sent += 1,
+            Err(CsError::TryAgain) => {
+                refused += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+        while let Some(f) = sender.event(Duration::ZERO) {
+            if matches!(proto::event(&f), Ok(Event::Deliver { .. })) {
+                delivered_to_sender += 1;
+            }
+        }
+    }
+    assert!(refused >= 50, "flow control never engaged ({sent} sent)");
+    assert_eq!(sender.req.flow_control(), 2);
+
+    // The slow member now reads everything, in order, without loss.
+    let mut next = 0u32;
+    while next < sent {
+        let (ev, p) = slow.next();
+        if let Event::Deliver { .. } = ev {
+            assert_eq!(u32::from_le_bytes([p[0], p[1], p[2], p[3]]), next);
+            next += 1;
+        }
+    }
+    let start = Instant::now();
+    while sender.req.flow_control() != 0 {
+        assert!(start.elapsed() < WAIT, "flow control not released");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    while delivered_to_sender < sent {
+        if let Some(f) = sender.event(WAIT) {
+            if matches!(proto::event(&f), Ok(Event::Deliver { .. })) {
+                delivered_to_sender += 1;
+            }
+        } else {
+            panic!("sender missed its own messages");
+        }
+    }
+
+    // Now it stops reading for good: after the stall timeout it is
+    // disconnected and the sender sees its PROCDOWN.
+    let start = Instant::now();
+    let mut gone = false;
+    while start.elapsed() < Duration::from_secs(20) && !gone {
+        let _ = sender.mcast(&payload);
+        while let Some(f) = sender.event(Duration::from_millis(1)) {
+            if let Ok(Event::Confchg { left, .. }) = proto::event(&f) {
+                assert_eq!((left[0].pid, left[0].reason), (2, proto::REASON_PROCDOWN));
+                gone = true;
+            }
+        }
+    }
+    assert!(gone, "slow consumer was not disconnected");
+    drop(slow);
+    drop(sender);
+    srv.stop();
+    assert_eq!(leftovers(), Vec::<String>::new());
+}
