@@ -20,7 +20,7 @@ CPG_SO     := $(BUILD)/lib/libcpg.so.4.1.0
 COMMON_SO  := $(BUILD)/lib/libcorosync_common.so.4.0.0
 LIBS       := $(CPG_SO) $(COMMON_SO)
 
-.PHONY: all rust deps demo examples check check-rust check-abi check-c check-dropin check-install install clean
+.PHONY: all rust deps demo examples check check-upstream check-rust check-abi check-c check-dropin check-install install clean
 
 # Servers the C suite runs against (see c-tests/run.sh --help).
 C_SERVERS ?= corosync-shm,corosync-socket
@@ -59,7 +59,7 @@ $(CPG_SO): $(BUILD)/obj/libcpg.o $(EXPORTS)/libcpg.versions $(COMMON_SO)
 	ln -sf libcpg.so.4 $(BUILD)/lib/libcpg.so
 
 check: deps
-	$(MAKE) check-rust check-abi check-install check-c check-dropin
+	$(MAKE) check-rust check-abi check-install check-c check-dropin check-upstream
 
 # Test dependencies (corosync, Debian's libcpg, iproute2), installed when missing.
 deps:
@@ -114,6 +114,12 @@ install: all
 	    sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	        pkgconfig/$$pc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/$$pc.pc; \
 	done
+
+# corosync's own test programs (Debian's corosync source package, fetched
+# with apt at run time, never committed) and corosync-cpgtool: Debian's
+# libcpg and ours must give the same outcome (c-tests/upstream/README.md).
+check-upstream: all
+	bash c-tests/upstream/run.sh
 
 # Installs into a scratch tree and builds a program there with pkg-config.
 check-install: all

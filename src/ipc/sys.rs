@@ -841,3 +841,15 @@ impl Drop for CancelGuard {
         unsafe { pthread_setcancelstate(self.old, &mut ignored) };
     }
 }
+
+/// Reserves the file's blocks now (`posix_fallocate`), so a full
+/// filesystem fails here rather than with SIGBUS on first write.
+pub fn allocate(fd: &OwnedFd, len: u64) -> io::Result<()> {
+    // SAFETY: plain call on a descriptor we own.
+    let ret = unsafe { libc::posix_fallocate(fd.as_raw_fd(), 0, len as libc::off_t) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(ret))
+    }
+}

@@ -33,7 +33,9 @@ impl ZcBuffer {
             Ok(v) => v,
             Err(_) => sys::mkstemp("/var/run/corosync_zerocopy-XXXXXX")?,
         };
-        let made = sys::set_len(&fd, map_size as u64).and_then(|()| Mapping::map_shared(&fd, map_size));
+        let made = sys::set_len(&fd, map_size as u64)
+            .and_then(|()| sys::allocate(&fd, map_size as u64))
+            .and_then(|()| Mapping::map_shared(&fd, map_size));
         match made {
             Ok(map) if path.len() < PATH_MAX_ZC => Ok(ZcBuffer { map, path }),
             Ok(_) => {
