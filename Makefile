@@ -20,7 +20,7 @@ CPG_SO     := $(BUILD)/lib/libcpg.so.4.1.0
 COMMON_SO  := $(BUILD)/lib/libcorosync_common.so.4.0.0
 LIBS       := $(CPG_SO) $(COMMON_SO)
 
-.PHONY: all rust deps demo examples check check-upstream check-rust check-abi check-c check-dropin check-install install clean
+.PHONY: all rust deps demo examples bench check check-upstream check-rust check-abi check-c check-dropin check-install install clean
 
 # Servers the C suite runs against (see c-tests/run.sh --help).
 C_SERVERS ?= corosync-shm,corosync-socket
@@ -99,6 +99,11 @@ examples: all
 # Build everything and run the example programs on our own server.
 demo: examples
 	bash scripts/demo.sh
+
+# Throughput and latency, Debian's C libcpg vs ours, on corosync and cpgd
+# (not part of make check; see docs/benchmarks.md).
+bench: all
+	bash bench/run.sh
 
 # Installs the libraries with their symlinks, the headers and the
 # pkg-config files under $(DESTDIR)$(PREFIX).
