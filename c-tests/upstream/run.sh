@@ -606,7 +606,9 @@ compare_cpgtool() {
 map_pids() { # map_pids FILE PIDS...
     local f=$1 i=1 p expr=()
     shift
-    for p in "$@"; do expr+=(-e "s/\\b$p\\b/<m$i>/g"); i=$((i + 1)); done
+    # The padding in front of a pid depends on its number of digits: fold
+    # it into the placeholder too.
+    for p in "$@"; do expr+=(-e "s/ *\\b$p\\b/ <m$i>/g"); i=$((i + 1)); done
     sed "${expr[@]}" "$f"
 }
 
