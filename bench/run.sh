@@ -58,7 +58,7 @@ while [ $# -gt 0 ]; do
         --update-docs) UPDATE_DOCS=1; shift ;;
         --servers) SERVERS=${2//,/ }; shift 2 ;;
         --servers=*) v=${1#*=}; SERVERS=${v//,/ }; shift ;;
-        -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^[^#]/{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
