@@ -1,6 +1,7 @@
-# libcpg.so.4 (and its companion libcorosync_common.so.4) from the Rust
-# staticlib: cargo builds the code, this file links the shared libraries
-# with corosync's SONAMEs and symbol versions and nothing else exported.
+# libcpg.so.4 (and its companion libcorosync_common.so.4) and libevs.so.4
+# from the Rust staticlib: cargo builds the code, this file links the shared
+# libraries with corosync's SONAMEs and symbol versions and nothing else
+# exported.
 
 CARGO    ?= cargo
 CC       ?= cc
@@ -18,7 +19,11 @@ NATIVE_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
 CPG_SO     := $(BUILD)/lib/libcpg.so.4.1.0
 COMMON_SO  := $(BUILD)/lib/libcorosync_common.so.4.0.0
-LIBS       := $(CPG_SO) $(COMMON_SO)
+EVS_SO     := $(BUILD)/lib/libevs.so.4.0.0
+# An empty library with corosync 1.x's IPC library's SONAME, for old EVS
+# binaries that list libcoroipcc.so.4 as NEEDED (docs/evs.md).
+COROIPCC_SO := $(BUILD)/lib/libcoroipcc.so.4.0.0
+LIBS       := $(CPG_SO) $(COMMON_SO) $(EVS_SO) $(COROIPCC_SO)
 
 .PHONY: all rust deps demo examples bench check check-upstream check-rust check-abi check-c check-dropin check-install install clean
 
@@ -57,6 +62,20 @@ $(CPG_SO): $(BUILD)/obj/libcpg.o $(EXPORTS)/libcpg.versions $(COMMON_SO)
 	    -L$(BUILD)/lib -Wl,--no-as-needed -lcorosync_common $(NATIVE_LIBS)
 	ln -sf libcpg.so.4.1.0 $(BUILD)/lib/libcpg.so.4
 	ln -sf libcpg.so.4 $(BUILD)/lib/libcpg.so
+
+# corosync 1.4's version script leaves the context pair unversioned.
+$(EVS_SO): $(BUILD)/obj/libevs.o $(EXPORTS)/libevs.versions
+	@mkdir -p $(@D)
+	$(CC) -shared -o $@ $< -Wl,-soname,libevs.so.4 \
+	    -Wl,--version-script=$(EXPORTS)/libevs.versions \
+	    -Wl,--gc-sections -Wl,-z,now -Wl,-z,relro $(NATIVE_LIBS)
+	ln -sf libevs.so.4.0.0 $(BUILD)/lib/libevs.so.4
+	ln -sf libevs.so.4 $(BUILD)/lib/libevs.so
+
+$(COROIPCC_SO):
+	@mkdir -p $(@D)
+	printf '' | $(CC) -shared -x c -o $@ - -Wl,-soname,libcoroipcc.so.4
+	ln -sf libcoroipcc.so.4.0.0 $(BUILD)/lib/libcoroipcc.so.4
 
 check: deps
 	$(MAKE) check-rust check-abi check-install check-c check-dropin check-upstream
@@ -109,13 +128,16 @@ bench: all
 # pkg-config files under $(DESTDIR)$(PREFIX).
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/corosync
-	install -m 0755 $(CPG_SO) $(COMMON_SO) $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(CPG_SO) $(COMMON_SO) $(EVS_SO) $(COROIPCC_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libcpg.so.4.1.0 $(DESTDIR)$(LIBDIR)/libcpg.so.4
 	ln -sf libcpg.so.4 $(DESTDIR)$(LIBDIR)/libcpg.so
+	ln -sf libevs.so.4.0.0 $(DESTDIR)$(LIBDIR)/libevs.so.4
+	ln -sf libevs.so.4 $(DESTDIR)$(LIBDIR)/libevs.so
+	ln -sf libcoroipcc.so.4.0.0 $(DESTDIR)$(LIBDIR)/libcoroipcc.so.4
 	ln -sf libcorosync_common.so.4.0.0 $(DESTDIR)$(LIBDIR)/libcorosync_common.so.4
 	ln -sf libcorosync_common.so.4 $(DESTDIR)$(LIBDIR)/libcorosync_common.so
 	install -m 0644 include/corosync/*.h $(DESTDIR)$(INCLUDEDIR)/corosync/
-	for pc in libcpg libcorosync_common; do \
+	for pc in libcpg libcorosync_common libevs; do \
 	    sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	        pkgconfig/$$pc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/$$pc.pc; \
 	done

@@ -7,6 +7,9 @@
 #   --server S[,S...]       corosync-shm, corosync-socket, cpgd   (default: all three;
 #                           cpgd is skipped until its hook below is filled in)
 #   --lib L[,L...]          ours, system                          (default: both)
+#   --suite cpg|evs         the libcpg tests (c-tests/*.c, default) or the libevs
+#                           tests (c-tests/evs/*.c: linked with -levs, ours only;
+#                           default build dir <repo>/build/c-tests-evs)
 #   --only T[,T...]         run only these tests (file names without .c)
 #   --exclude T[,T...]      do not run these tests
 #   --timeout SECS          per-test time limit (default 60)
@@ -52,6 +55,7 @@ ONLY=""
 EXCLUDE=""
 TEST_TIMEOUT=60
 DO_BUILD=1
+SUITE=cpg
 LIST=0
 VERBOSE=0
 
@@ -68,6 +72,8 @@ while [ $# -gt 0 ]; do
         --exclude) EXCLUDE="$EXCLUDE ${2//,/ }"; shift 2 ;;
         --exclude=*) v=${1#*=}; EXCLUDE="$EXCLUDE ${v//,/ }"; shift ;;
         --timeout) TEST_TIMEOUT=$2; shift 2 ;;
+        --suite) SUITE=$2; shift 2 ;;
+        --suite=*) SUITE=${1#*=}; shift ;;
         --no-build) DO_BUILD=0; shift ;;
         --list) LIST=1; shift ;;
         -v|--verbose) VERBOSE=1; shift ;;
@@ -76,7 +82,13 @@ while [ $# -gt 0 ]; do
         *) [ -z "$BUILD_DIR" ] || die "more than one build dir"; BUILD_DIR=$1; shift ;;
     esac
 done
-BUILD_DIR=${BUILD_DIR:-$REPO/build/c-tests}
+case "$SUITE" in
+    cpg) TEST_DIR=$HERE; BUILD_DIR=${BUILD_DIR:-$REPO/build/c-tests} ;;
+    evs) TEST_DIR=$HERE/evs; BUILD_DIR=${BUILD_DIR:-$REPO/build/c-tests-evs}
+         # there is no other libevs.so.4 to compare with
+         LIBS=ours ;;
+    *) die "unknown suite $SUITE" ;;
+esac
 SERVERS=${SERVERS:-corosync-shm corosync-socket cpgd}
 LIBS=${LIBS:-ours system}
 
@@ -89,7 +101,7 @@ done
 
 # ------------------------------------------------------------------ tests
 ALL_TESTS=()
-for f in "$HERE"/*.c; do
+for f in "$TEST_DIR"/*.c; do
     [ -e "$f" ] || continue
     ALL_TESTS+=("$(basename "$f" .c)")
 done
@@ -167,6 +179,9 @@ if [ -n "$CPG_BUILD_LIBDIR" ]; then
 else
     LINK=(-lcpg)
 fi
+if [ "$SUITE" = evs ]; then
+    LINK=(-L"$OURS_LIBDIR" -levs)
+fi
 CFLAGS_T=(-O2 -g -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -I"$CPG_INCLUDE" -I"$HERE")
 declare -A BUILD_ERR=()
 
@@ -175,7 +190,8 @@ build_one() { # build_one SRC OUT
     local src=$1 out=$2
     if [ -x "$out" ] && [ "$out" -nt "$src" ] && [ "$out" -nt "$HERE/tap.h" ] && \
        [ "$out" -nt "$BUILD_DIR/.buildflags" ] && [ "$out" -nt "$CPG_INCLUDE/corosync/cpg.h" ] && \
-       [ "$out" -nt "$CPG_INCLUDE/corosync/corotypes.h" ]; then
+       [ "$out" -nt "$CPG_INCLUDE/corosync/corotypes.h" ] && \
+       { [ ! -e "$CPG_INCLUDE/corosync/evs.h" ] || [ "$out" -nt "$CPG_INCLUDE/corosync/evs.h" ]; }; then
         return 0
     fi
     "$CC" "${CFLAGS_T[@]}" -o "$out" "$src" "${LINK[@]}" -lpthread >"$out.buildlog" 2>&1
@@ -187,13 +203,17 @@ if [ $DO_BUILD = 1 ]; then
     fi
     echo "# build: $flags" >&2
     for t in "${TESTS[@]}"; do
-        if ! build_one "$HERE/$t.c" "$BUILD_DIR/$t"; then
+        if ! build_one "$TEST_DIR/$t.c" "$BUILD_DIR/$t"; then
             BUILD_ERR[$t]=1
             echo "# build of $t failed:" >&2
             sed 's/^/#   /' "$BUILD_DIR/$t.buildlog" | head -40 >&2
         fi
     done
+    # the readiness probe is a libcpg program whatever the suite
+    SUITE_LINK=("${LINK[@]}")
+    [ "$SUITE" = evs ] && LINK=(-L"$OURS_LIBDIR" -lcpg)
     build_one "$HERE/harness/cpg_probe.c" "$BUILD_DIR/tools/cpg_probe" || echo "# build of cpg_probe failed" >&2
+    LINK=("${SUITE_LINK[@]}")
 fi
 
 # ------------------------------------------------------------------ libraries

@@ -21,7 +21,7 @@ compare() { # label file-a file-b
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 sys=/usr/lib/x86_64-linux-gnu
-for spec in "libcpg libcpg.so.4.1.0 libcpg.so.4" "libcorosync_common libcorosync_common.so.4.0.0 libcorosync_common.so.4"; do
+for spec in "libcpg libcpg.so.4.1.0 libcpg.so.4" "libcorosync_common libcorosync_common.so.4.0.0 libcorosync_common.so.4" "libevs libevs.so.4.0.0 libevs.so.4"; do
 	set -- $spec
 	name=$1 file=$2 soname=$3
 	ours=build/lib/$file

@@ -122,6 +122,10 @@ impl AlignedBuf {
     pub(crate) fn as_mut(&mut self) -> &mut [u8] {
         &mut self.raw[self.start..self.start + self.len]
     }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.len]
+    }
 }
 
 struct EvState {

@@ -7,7 +7,7 @@ use std::ffi::{c_int, c_uint, c_void};
 use std::sync::Arc;
 
 use super::types::*;
-use super::{cs_error_t, door, in_ref, in_slice, out_param};
+use super::{cs_error_t, door, in_ref, iovec_parts, out_param};
 use crate::cpg::handles::HandleTable;
 use crate::cpg::{Callback, Cpg, DispatchMode, Step, FLAG_INITIAL_TOTEM_CONF, MAX_ATOMIC_MSG};
 use crate::error::CsError;
@@ -309,21 +309,8 @@ pub unsafe extern "C" fn cpg_mcast_joined(
 ) -> cs_error_t {
     door(|| {
         let h = CPG.get(handle)?;
-        let n = iov_len as usize;
-        if n > MAX_IOV || (n > 0 && iovec.is_null()) {
-            return Err(CsError::InvalidParam);
-        }
-        let iovs: &[libc::iovec] = if n == 0 {
-            &[]
-        } else {
-            // SAFETY: non-NULL, and the caller guarantees `n` iovecs.
-            unsafe { std::slice::from_raw_parts(iovec, n) }
-        };
-        let mut parts: Vec<&[u8]> = Vec::with_capacity(n);
-        for v in iovs {
-            // SAFETY: the caller guarantees each iovec's buffer.
-            parts.push(unsafe { in_slice(v.iov_base as *const u8, v.iov_len) }?);
-        }
+        // SAFETY: caller contract above.
+        let parts = unsafe { iovec_parts(iovec, iov_len as usize, MAX_IOV) }?;
         h.cpg.mcast(guarantee, &parts)
     })
 }

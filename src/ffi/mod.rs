@@ -6,6 +6,7 @@
 
 pub mod common;
 pub mod cpg;
+pub mod evs;
 pub mod types;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -60,4 +61,33 @@ pub(crate) unsafe fn in_slice<'a>(p: *const u8, len: usize) -> Result<&'a [u8], 
     }
     // SAFETY: non-NULL and the caller guarantees `len` readable bytes.
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// The buffers of a C iovec array; NULL is fine when `n == 0`, and a
+/// buffer may be NULL when its length is 0. More than `max` entries, or a
+/// NULL where memory is needed, gives `InvalidParam`.
+///
+/// # Safety
+/// `iovec` is NULL or points to `n` iovecs whose buffers are readable for
+/// their lengths, for the lifetime `'a`.
+pub(crate) unsafe fn iovec_parts<'a>(
+    iovec: *const libc::iovec,
+    n: usize,
+    max: usize,
+) -> Result<Vec<&'a [u8]>, CsError> {
+    if n > max || (n > 0 && iovec.is_null()) {
+        return Err(CsError::InvalidParam);
+    }
+    let iovs: &[libc::iovec] = if n == 0 {
+        &[]
+    } else {
+        // SAFETY: non-NULL, and the caller guarantees `n` iovecs.
+        unsafe { std::slice::from_raw_parts(iovec, n) }
+    };
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(n);
+    for v in iovs {
+        // SAFETY: the caller guarantees each iovec's buffer.
+        parts.push(unsafe { in_slice(v.iov_base as *const u8, v.iov_len) }?);
+    }
+    Ok(parts)
 }

@@ -1,4 +1,4 @@
-//! The C types of `cpg.h`, laid out exactly as corosync's.
+//! The C types of `cpg.h` and `evs.h`, laid out exactly as corosync's.
 
 use std::ffi::{c_char, c_uint, c_void};
 
@@ -120,6 +120,40 @@ impl From<&proto::Address> for cpg_address {
     }
 }
 
+// ----- evs.h (corosync 1.4) -----
+
+pub type evs_handle_t = u64;
+
+/// `struct evs_group`: a raw 32-byte key.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct evs_group {
+    pub key: [c_char; 32],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct evs_ring_id {
+    pub nodeid: c_uint,
+    pub seq: u64,
+}
+
+pub type evs_deliver_fn_t = Option<unsafe extern "C" fn(u64, c_uint, *const c_void, usize)>;
+
+pub type evs_confchg_fn_t = Option<
+    unsafe extern "C" fn(u64, *const c_uint, usize, *const c_uint, usize, *const c_uint, usize, *const evs_ring_id),
+>;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct evs_callbacks_t {
+    pub evs_deliver_fn: evs_deliver_fn_t,
+    pub evs_confchg_fn: evs_confchg_fn_t,
+}
+
+/// `evs_guarantee_t`: UNORDERED 0, FIFO 1, AGREED 2, SAFE 3.
+pub const EVS_TYPE_SAFE: c_uint = 3;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +195,14 @@ mod tests {
         assert_eq!(n.to_group().err(), Some(CsError::NameTooLong));
         n.length = u32::MAX;
         assert_eq!(n.to_group().err(), Some(CsError::NameTooLong));
+    }
+
+    #[test]
+    fn evs_layouts() {
+        assert_eq!(size_of::<evs_group>(), 32);
+        assert_eq!(size_of::<evs_ring_id>(), 16);
+        assert_eq!(std::mem::offset_of!(evs_ring_id, seq), 8);
+        assert_eq!(size_of::<evs_callbacks_t>(), 16);
+        assert_eq!(std::mem::offset_of!(evs_callbacks_t, evs_confchg_fn), 8);
     }
 }

@@ -853,3 +853,31 @@ pub fn allocate(fd: &OwnedFd, len: u64) -> io::Result<()> {
         Err(io::Error::from_raw_os_error(ret))
     }
 }
+
+/// Empties an eventfd counter (non-blocking; nothing to read is fine).
+pub fn eventfd_drain(fd: &OwnedFd) {
+    let mut value: u64 = 0;
+    // SAFETY: reads at most 8 bytes into a live u64; the descriptor is
+    // non-blocking, so an empty counter returns EAGAIN at once.
+    unsafe { libc::read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
+}
+
+/// A close-on-exec epoll instance watching `fds` for input, level-
+/// triggered: the instance itself is readable exactly while one of them
+/// is (or has hung up), which is what a descriptor handed to an
+/// application's own poll loop must promise.
+pub fn epoll_level(fds: &[RawFd]) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; a non-negative result is a fresh descriptor.
+    let ep = cerr(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    // SAFETY: epoll_create1 returned a fresh descriptor that we now own.
+    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+    for &fd in fds {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: `ev` is a live epoll_event; the kernel copies it.
+        cerr(unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+    }
+    Ok(ep)
+}
