@@ -25,7 +25,7 @@ EVS_SO     := $(BUILD)/lib/libevs.so.4.0.0
 COROIPCC_SO := $(BUILD)/lib/libcoroipcc.so.4.0.0
 LIBS       := $(CPG_SO) $(COMMON_SO) $(EVS_SO) $(COROIPCC_SO)
 
-.PHONY: all rust deps demo examples bench check check-upstream check-rust check-abi check-c check-dropin check-install install clean
+.PHONY: all rust deps demo examples bench check check-upstream check-rust check-abi check-c check-evs check-dropin check-install install clean
 
 # Servers the C suite runs against (see c-tests/run.sh --help).
 C_SERVERS ?= corosync-shm,corosync-socket
@@ -78,7 +78,7 @@ $(COROIPCC_SO):
 	ln -sf libcoroipcc.so.4.0.0 $(BUILD)/lib/libcoroipcc.so.4
 
 check: deps
-	$(MAKE) check-rust check-abi check-install check-c check-dropin check-upstream
+	$(MAKE) check-rust check-abi check-install check-c check-evs check-dropin check-upstream
 
 # Test dependencies (corosync, Debian's libcpg, iproute2), installed when missing.
 deps:
@@ -101,6 +101,11 @@ CPGD_TEST_CMD = $(CURDIR)/target/release/cpgd --allow-uid 65534
 check-c: all
 	bash c-tests/run.sh --server $(C_SERVERS) --lib ours,system
 	CPGD_CMD="$(CPGD_TEST_CMD)" bash c-tests/run.sh --server cpgd --lib ours,system --exclude quirks $(BUILD)/c-tests-cpgd
+
+# libevs on corosync (both IPC modes) and on cpgd (c-tests/evs).
+check-evs: all
+	bash c-tests/run.sh --suite evs --server $(C_SERVERS)
+	CPGD_CMD="$(CPGD_TEST_CMD)" bash c-tests/run.sh --suite evs --server cpgd $(BUILD)/c-tests-evs-cpgd
 
 # The drop-in proof: the same tests built against Debian's headers and
 # linked with Debian's libcpg, then run unchanged on ours.

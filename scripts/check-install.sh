@@ -40,5 +40,25 @@ desc="it loads the installed libcpg.so.4"
 check grep -q "$lib/libcpg.so.4" <<<"$(ldd "$dest/prog")"
 desc="it runs"
 check "$dest/prog"
+
+desc="libevs installed: files, symlinks, evs.h, libevs.pc, libcoroipcc.so.4"
+check test -f "$lib/libevs.so.4.0.0" -a -L "$lib/libevs.so.4" -a -L "$lib/libevs.so" \
+	-a -f "$dest/opt/cpgrs/include/corosync/evs.h" -a -f "$lib/pkgconfig/libevs.pc" -a -L "$lib/libcoroipcc.so.4"
+eflags=$(pkg-config --cflags --libs libevs)
+cat > "$dest/eprog.c" <<'C'
+#include <corosync/evs.h>
+int main(void)
+{
+	int fd;
+	/* Linking is what is tested: a forged handle is refused. */
+	return evs_fd_get(0, &fd) == EVS_ERR_BAD_HANDLE ? 0 : 1;
+}
+C
+desc="an EVS program builds with pkg-config libevs ($eflags)"
+check ${CC:-cc} -o "$dest/eprog" "$dest/eprog.c" $eflags -Wl,-rpath,"$lib"
+desc="it loads the installed libevs.so.4"
+check grep -q "$lib/libevs.so.4" <<<"$(ldd "$dest/eprog")"
+desc="it runs"
+check "$dest/eprog"
 echo "install: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -211,5 +211,31 @@ if [ "$have_sys" = 1 ]; then
 	fi
 fi
 
+# --- 7. evs.h: corosync 1.4's EVS interface (no 1.4 header exists on a
+# corosync 3 system: the values are checked against evs_abi.expected, the
+# function types by _Static_assert in evs_abi.c) ---------------------------
+if $CC -std=gnu11 -Wall -Wextra -Werror -I"$ours_inc" -o "$tmp/evs_abi" "$here/evs_abi.c" > "$tmp/evs_build" 2>&1 \
+	&& "$tmp/evs_abi" > "$tmp/evs_abi.out"; then
+	if diff -u "$here/evs_abi.expected" "$tmp/evs_abi.out" > "$tmp/evs_abi.diff"; then
+		pass "evs.h: sizes, offsets, enum and macro values, function types as corosync 1.4"
+	else
+		fail "evs.h: layout differs from corosync 1.4"; show "$tmp/evs_abi.diff"
+	fi
+else
+	fail "evs.h: evs_abi.c does not build or run"; show "$tmp/evs_build"
+fi
+printf '#include <corosync/evs.h>\n' > "$tmp/tu_evs.c"
+printf '#include <corosync/evs.h>\nint main(void) { return 0; }\n' > "$tmp/tu_evs.cc"
+try_build "evs.h, $CC -std=c99 -Wall -Wextra -Werror -pedantic" c99evs \
+	$CC -std=c99 -Wall -Wextra -Werror -pedantic -I"$ours_inc" -c "$tmp/tu_evs.c" -o "$tmp/e1.o"
+try_build "evs.h, $CXX -std=c++11 -Wall -Wextra -Werror -pedantic" cxx11evs \
+	$CXX -std=c++11 -Wall -Wextra -Werror -pedantic -I"$ours_inc" -c "$tmp/tu_evs.cc" -o "$tmp/e2.o"
+# with corosync 3's own hdb.h included first, hdb_handle_t must not clash
+if [ -f "$sys_dir/hdb.h" ]; then
+	printf '#include <corosync/hdb.h>\n#include <evs.h>\nint main(void) { hdb_handle_t h = 0; return (int)h; }\n' > "$tmp/tu_hdb.c"
+	try_build "evs.h after corosync 3's <corosync/hdb.h>" hdbevs \
+		$CC -std=gnu11 -Wall -Wextra -Werror -I"$ours_inc/corosync" -c "$tmp/tu_hdb.c" -o "$tmp/e3.o"
+fi
+
 echo "abi: $npass passed, $nfail failed"
 [ "$nfail" = 0 ]

@@ -103,6 +103,9 @@ impl Member {
 /// The process's CPG connection in the EVS group.
 struct Hub {
     cpg: Cpg,
+    /// The process that connected it: a child after fork() inherits the
+    /// memory but must not share the connection, so it opens its own.
+    pid: u32,
     nodeid: u32,
     dead: AtomicBool,
     /// Held while pumping: one pump at a time, and membership changes
@@ -135,6 +138,7 @@ impl Hub {
         let nodeid = cpg.local_get().map_err(lost)?;
         let hub = Hub {
             cpg,
+            pid: sys::getpid(),
             nodeid,
             dead: AtomicBool::new(false),
             view: Mutex::new(View {
@@ -304,7 +308,7 @@ impl Evs {
         let notify = sys::eventfd().map_err(|_| CsError::NoResources)?;
         let mut global = HUB.lock();
         let hub = match &*global {
-            Some(h) if !h.dead.load(Ordering::Acquire) => h.clone(),
+            Some(h) if !h.dead.load(Ordering::Acquire) && h.pid == sys::getpid() => h.clone(),
             _ => {
                 let h = Arc::new(Hub::connect()?);
                 *global = Some(h.clone());
@@ -560,7 +564,8 @@ fn release_if_unused(global: &mut Option<Arc<Hub>>, hub: &Arc<Hub>) {
     if global.as_ref().is_some_and(|h| Arc::ptr_eq(h, hub)) {
         *global = None;
     }
-    if !hub.dead.swap(true, Ordering::AcqRel) {
+    // A hub inherited through fork() is the parent's to close.
+    if hub.pid == sys::getpid() && !hub.dead.swap(true, Ordering::AcqRel) {
         let _ = hub.cpg.finalize();
     }
 }
