@@ -16,7 +16,6 @@ mod reassembly;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
@@ -25,7 +24,7 @@ use parking_lot::Mutex;
 
 use crate::error::CsError;
 use crate::ipc::zerocopy::ZcBuffer;
-use crate::ipc::{self, sys, Events, Link, Requester};
+use crate::ipc::{self, sys, Events, Requester};
 use crate::proto::{self, Address, Event, GroupName, RingId};
 use reassembly::Reassembly;
 
@@ -137,7 +136,6 @@ struct EvState {
 
 /// One CPG connection.
 pub struct Cpg {
-    link: Arc<Link>,
     req: Mutex<Requester>,
     ev: Mutex<EvState>,
     flags: u32,
@@ -147,8 +145,10 @@ pub struct Cpg {
     /// Poller for blocking waits, lent out while someone sleeps.
     sleeper: Mutex<Option<Poll>>,
     /// Socket mode only: the epoll set handed to the application, which
-    /// sees both the event socket and the liveness of the server.
-    app_poll: Option<Mutex<Poll>>,
+    /// sees both the event socket and the liveness of the server. Polling
+    /// an epoll descriptor re-checks the readiness of its members, so it
+    /// is readable exactly while one of them is: it needs no upkeep.
+    _app_poll: Option<Poll>,
     app_fd: RawFd,
     context: AtomicUsize,
     /// Zero-copy buffers of this connection, by payload address.
@@ -164,7 +164,6 @@ impl Cpg {
     /// with every join.
     pub fn connect(flags: u32, context: usize) -> Result<Cpg, CsError> {
         let (requester, events) = ipc::connect(SERVICE, IPC_SIZE)?;
-        let link = requester.link().clone();
         let wake = sys::eventfd().map_err(|_| CsError::NoResources)?;
         let (app_poll, app_fd) = if events.is_shm() {
             (None, events.natural_fd())
@@ -172,10 +171,9 @@ impl Cpg {
             let poll = Poll::new().map_err(|_| CsError::NoResources)?;
             register_all(&poll, &events, &wake).map_err(|_| CsError::NoResources)?;
             let fd = poll.as_raw_fd();
-            (Some(Mutex::new(poll)), fd)
+            (Some(poll), fd)
         };
         Ok(Cpg {
-            link,
             req: Mutex::new(requester),
             ev: Mutex::new(EvState {
                 events,
@@ -186,7 +184,7 @@ impl Cpg {
             finalized: AtomicBool::new(false),
             wake,
             sleeper: Mutex::new(None),
-            app_poll,
+            _app_poll: app_poll,
             app_fd,
             context: AtomicUsize::new(context),
             zc: Mutex::new(HashMap::new()),
@@ -432,14 +430,6 @@ impl Cpg {
     /// (the C door) call [`Cpg::sleep`] themselves, outside any
     /// panic-catching frame.
     pub fn dispatch_step(&self, mode: DispatchMode, sink: &mut dyn FnMut(Callback<'_>)) -> Result<Step, CsError> {
-        let result = self.dispatch_loop(mode, sink);
-        if !matches!(result, Ok(Step::Sleep)) {
-            self.sync_app_readiness();
-        }
-        result
-    }
-
-    fn dispatch_loop(&self, mode: DispatchMode, sink: &mut dyn FnMut(Callback<'_>)) -> Result<Step, CsError> {
         let mut since_settle = 0usize;
         loop {
             if self.is_finalized() {
@@ -598,44 +588,29 @@ impl Cpg {
             Err(_) => Err(CsError::Library),
         }
     }
-
-    /// Socket mode: make the application's epoll descriptor readable
-    /// exactly when something is ready now (edge-triggered sets would
-    /// otherwise keep stale or lose readiness).
-    fn sync_app_readiness(&self) {
-        let Some(app) = &self.app_poll else { return };
-        let mut poll = app.lock();
-        let mut events = mio::Events::with_capacity(8);
-        let _ = poll.poll(&mut events, Some(Duration::ZERO));
-        let ev = self.ev.lock();
-        let _ = reregister_all(&poll, &ev.events, &self.wake);
-    }
 }
 
 fn register_all(poll: &Poll, events: &Events, wake: &OwnedFd) -> std::io::Result<()> {
-    let fds = events.wait_fds();
-    let reg = poll.registry();
-    for (i, fd) in fds.iter().enumerate() {
-        let token = if i == 0 { TOKEN_EVENTS } else { TOKEN_SETUP };
-        reg.register(&mut SourceFd(fd), token, Interest::READABLE)?;
-    }
-    reg.register(&mut SourceFd(&wake.as_raw_fd()), TOKEN_WAKE, Interest::READABLE)
+    each_source(events, wake, |fd, token| {
+        poll.registry().register(&mut SourceFd(&fd), token, Interest::READABLE)
+    })
 }
 
-fn reregister_all(poll: &Poll, events: &Events, wake: &OwnedFd) -> std::io::Result<()> {
-    let fds = events.wait_fds();
-    let reg = poll.registry();
-    for (i, fd) in fds.iter().enumerate() {
-        let token = if i == 0 { TOKEN_EVENTS } else { TOKEN_SETUP };
-        reg.reregister(&mut SourceFd(fd), token, Interest::READABLE)?;
+/// The descriptors a connection's pollers watch, with their tokens.
+fn each_source(
+    events: &Events,
+    wake: &OwnedFd,
+    mut f: impl FnMut(RawFd, Token) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    for (i, fd) in events.wait_fds().iter().enumerate() {
+        f(*fd, if i == 0 { TOKEN_EVENTS } else { TOKEN_SETUP })?;
     }
-    reg.reregister(&mut SourceFd(&wake.as_raw_fd()), TOKEN_WAKE, Interest::READABLE)
+    f(wake.as_raw_fd(), TOKEN_WAKE)
 }
 
 impl Drop for Cpg {
     fn drop(&mut self) {
         // Wake anyone still asleep on this connection's poller.
         sys::eventfd_signal(&self.wake);
-        let _ = &self.link;
     }
 }
