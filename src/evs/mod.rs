@@ -256,10 +256,7 @@ impl Hub {
                 }
                 // 1.4 reported a transitional configuration (who came
                 // along from the old ring) and then the regular one.
-                let old = &view.members;
-                let kept: Vec<u32> = old.iter().copied().filter(|x| members.contains(x)).collect();
-                let left: Vec<u32> = old.iter().copied().filter(|x| !members.contains(x)).collect();
-                let joined: Vec<u32> = members.iter().copied().filter(|x| !old.contains(x)).collect();
+                let Transition { kept, left, joined } = transition(&view.members, members);
                 for m in self.members.lock().iter() {
                     let mut q = m.queue.lock();
                     m.push(
@@ -556,6 +553,26 @@ impl Evs {
     }
 }
 
+/// The node lists of the transitional and regular configuration changes
+/// that take membership `old` to `new`.
+#[derive(Debug, PartialEq, Eq)]
+struct Transition {
+    /// Members of `old` still in `new`, in `old`'s order.
+    kept: Vec<u32>,
+    /// Members of `old` not in `new`, in `old`'s order.
+    left: Vec<u32>,
+    /// Members of `new` not in `old`, in `new`'s order.
+    joined: Vec<u32>,
+}
+
+fn transition(old: &[u32], new: &[u32]) -> Transition {
+    Transition {
+        kept: old.iter().copied().filter(|x| new.contains(x)).collect(),
+        left: old.iter().copied().filter(|x| !new.contains(x)).collect(),
+        joined: new.iter().copied().filter(|x| !old.contains(x)).collect(),
+    }
+}
+
 /// Closes `hub` when no handle uses it any more (called under `HUB`).
 fn release_if_unused(global: &mut Option<Arc<Hub>>, hub: &Arc<Hub>) {
     if !hub.members.lock().is_empty() {
@@ -567,5 +584,36 @@ fn release_if_unused(global: &mut Option<Arc<Hub>>, hub: &Arc<Hub>) {
     // A hub inherited through fork() is the parent's to close.
     if hub.pid == sys::getpid() && !hub.dead.swap(true, Ordering::AcqRel) {
         let _ = hub.cpg.finalize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(kept: &[u32], left: &[u32], joined: &[u32]) -> Transition {
+        Transition {
+            kept: kept.to_vec(),
+            left: left.to_vec(),
+            joined: joined.to_vec(),
+        }
+    }
+
+    #[test]
+    fn node_leaves_and_returns() {
+        assert_eq!(transition(&[1, 2, 3], &[1, 3]), t(&[1, 3], &[2], &[]));
+        assert_eq!(transition(&[1, 3], &[1, 2, 3]), t(&[1, 3], &[], &[2]));
+    }
+
+    #[test]
+    fn merge_and_split_keep_each_side_order() {
+        assert_eq!(transition(&[3, 1], &[1, 2, 3, 4]), t(&[3, 1], &[], &[2, 4]));
+        assert_eq!(transition(&[1, 2, 3, 4], &[4, 2]), t(&[2, 4], &[1, 3], &[]));
+    }
+
+    #[test]
+    fn same_members_new_ring() {
+        assert_eq!(transition(&[1, 2], &[1, 2]), t(&[1, 2], &[], &[]));
+        assert_eq!(transition(&[], &[7]), t(&[], &[], &[7]));
     }
 }
