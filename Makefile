@@ -102,10 +102,12 @@ check-c: all
 	bash c-tests/run.sh --server $(C_SERVERS) --lib ours,system
 	CPGD_CMD="$(CPGD_TEST_CMD)" bash c-tests/run.sh --server cpgd --lib ours,system --exclude quirks $(BUILD)/c-tests-cpgd
 
-# libevs on corosync (both IPC modes) and on cpgd (c-tests/evs).
+# libevs on corosync (both IPC modes) and on cpgd (c-tests/evs), then on
+# two corosync nodes in network namespaces (root; skipped visibly otherwise).
 check-evs: all
 	bash c-tests/run.sh --suite evs --server $(C_SERVERS)
 	CPGD_CMD="$(CPGD_TEST_CMD)" bash c-tests/run.sh --suite evs --server cpgd $(BUILD)/c-tests-evs-cpgd
+	bash c-tests/evs/twonode/run.sh $(BUILD)/c-tests-evs-twonode
 
 # The drop-in proof: the same tests built against Debian's headers and
 # linked with Debian's libcpg, then run unchanged on ours.
