@@ -7,11 +7,10 @@ use std::ffi::{c_int, c_uint, c_void};
 use std::sync::Arc;
 
 use super::types::*;
-use super::{cs_error_t, door, in_ref, iovec_parts, out_param};
+use super::{cs_error_t, dispatch_outside_door, door, in_ref, iovec_parts, out_param};
 use crate::cpg::handles::HandleTable;
-use crate::cpg::{Callback, Cpg, DispatchMode, Step, FLAG_INITIAL_TOTEM_CONF, MAX_ATOMIC_MSG};
+use crate::cpg::{Callback, Cpg, DispatchMode, FLAG_INITIAL_TOTEM_CONF, MAX_ATOMIC_MSG};
 use crate::error::CsError;
-use crate::error::CS_OK;
 
 /// Largest iovec count accepted (`IOV_MAX`); the C library copies the
 /// list into a 64-entry array and aborts beyond it.
@@ -194,29 +193,15 @@ pub unsafe extern "C" fn cpg_context_set(handle: cpg_handle_t, context: *mut c_v
 /// arguments.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn cpg_dispatch(handle: cpg_handle_t, dispatch_types: c_uint) -> cs_error_t {
-    let mut conn: Option<Arc<Handle>> = None;
-    loop {
-        let mut step = Step::Done;
-        let code = door(|| {
-            let h = match &conn {
-                Some(h) => h.clone(),
-                None => conn.insert(CPG.get(handle)?).clone(),
-            };
+    dispatch_outside_door(
+        || CPG.get(handle),
+        |h| {
             let mode = DispatchMode::from_raw(dispatch_types)?;
-            step = h
-                .cpg
-                .dispatch_step(mode, &mut |event| run_callback(handle, &h.callbacks, event))?;
-            Ok(())
-        });
-        match (step, &conn) {
-            (Step::Sleep, Some(h)) if code == CS_OK => {
-                if let Err(e) = h.cpg.sleep() {
-                    return e.code();
-                }
-            }
-            _ => return code,
-        }
-    }
+            h.cpg
+                .dispatch_step(mode, &mut |event| run_callback(handle, &h.callbacks, event))
+        },
+        |h| h.cpg.sleep(),
+    )
 }
 
 fn run_callback(handle: cpg_handle_t, cb: &Callbacks, event: Callback<'_>) {

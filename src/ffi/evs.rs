@@ -8,10 +8,10 @@ use std::ffi::{c_int, c_uint, c_void};
 use std::sync::Arc;
 
 use super::types::*;
-use super::{cs_error_t, door, in_slice, iovec_parts, out_param};
+use super::{cs_error_t, dispatch_outside_door, door, in_slice, iovec_parts, out_param};
 use crate::cpg::handles::HandleTable;
-use crate::cpg::{DispatchMode, Step};
-use crate::error::{CsError, CS_OK};
+use crate::cpg::DispatchMode;
+use crate::error::CsError;
 use crate::evs::{Evs, EvsCallback, MAX_JOIN};
 
 /// iovec entries accepted: more than enough for any message that fits.
@@ -125,29 +125,14 @@ pub unsafe extern "C" fn evs_context_set(handle: evs_handle_t, context: *mut c_v
 /// The registered callbacks are valid C functions.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn evs_dispatch(handle: evs_handle_t, dispatch_types: c_uint) -> cs_error_t {
-    let mut conn: Option<Arc<Handle>> = None;
-    loop {
-        let mut step = Step::Done;
-        let code = door(|| {
-            let h = match &conn {
-                Some(h) => h.clone(),
-                None => conn.insert(EVS.get(handle)?).clone(),
-            };
+    dispatch_outside_door(
+        || EVS.get(handle),
+        |h| {
             let mode = DispatchMode::from_raw(dispatch_types)?;
-            step = h
-                .evs
-                .dispatch_step(mode, &mut |event| run_callback(handle, &h, event))?;
-            Ok(())
-        });
-        match (step, &conn) {
-            (Step::Sleep, Some(h)) if code == CS_OK => {
-                if let Err(e) = h.evs.sleep() {
-                    return e.code();
-                }
-            }
-            _ => return code,
-        }
-    }
+            h.evs.dispatch_step(mode, &mut |event| run_callback(handle, h, event))
+        },
+        |h| h.evs.sleep(),
+    )
 }
 
 fn run_callback(handle: evs_handle_t, h: &Handle, event: EvsCallback<'_>) {

@@ -11,6 +11,9 @@ pub mod types;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use std::sync::Arc;
+
+use crate::cpg::Step;
 use crate::error::{CsError, CS_OK};
 
 /// `cs_error_t` as C sees it.
@@ -90,4 +93,36 @@ pub(crate) unsafe fn iovec_parts<'a>(
         parts.push(unsafe { in_slice(v.iov_base as *const u8, v.iov_len) }?);
     }
     Ok(parts)
+}
+
+/// The body of `cpg_dispatch` and `evs_dispatch`: each dispatch step runs
+/// inside the door; the waits between steps run outside it, so that a
+/// thread blocked there can be cancelled (glibc's forced unwind must pass
+/// through our frames, not be caught as a panic). `open` finds the handle
+/// once; `step` dispatches what is pending and says whether to wait.
+pub(crate) fn dispatch_outside_door<H>(
+    open: impl Fn() -> Result<Arc<H>, CsError>,
+    mut step: impl FnMut(&Arc<H>) -> Result<Step, CsError>,
+    wait: impl Fn(&H) -> Result<(), CsError>,
+) -> cs_error_t {
+    let mut conn: Option<Arc<H>> = None;
+    loop {
+        let mut next = Step::Done;
+        let code = door(|| {
+            let h = match &conn {
+                Some(h) => h.clone(),
+                None => conn.insert(open()?).clone(),
+            };
+            next = step(&h)?;
+            Ok(())
+        });
+        match (next, &conn) {
+            (Step::Sleep, Some(h)) if code == CS_OK => {
+                if let Err(e) = wait(h) {
+                    return e.code();
+                }
+            }
+            _ => return code,
+        }
+    }
 }
