@@ -378,14 +378,8 @@ impl Service {
             return;
         }
         let hdr = proto::deliver_header(&conn.group, nodeid, conn.pid, payload.len());
-        let mut frame = Vec::with_capacity(hdr.len() + payload.len());
-        frame.extend_from_slice(&hdr);
-        frame.extend_from_slice(payload);
         let group = conn.group;
-        self.records.push_back(Record::Deliver {
-            group,
-            frame: Arc::new(frame),
-        });
+        self.push_delivery(group, &hdr, payload);
     }
 
     fn partial(&mut self, id: ConnId, msglen: u32, kind: u32, payload: &[u8]) -> Result<(), CsError> {
@@ -425,14 +419,8 @@ impl Service {
         }
         conn.assembly = (kind != proto::FRAG_LAST).then_some(next);
         let hdr = proto::partial_deliver_header(&conn.group, msglen, payload.len(), nodeid, conn.pid, kind);
-        let mut frame = Vec::with_capacity(hdr.len() + payload.len());
-        frame.extend_from_slice(&hdr);
-        frame.extend_from_slice(payload);
         let group = conn.group;
-        self.records.push_back(Record::Deliver {
-            group,
-            frame: Arc::new(frame),
-        });
+        self.push_delivery(group, &hdr, payload);
         Ok(())
     }
 
@@ -445,15 +433,20 @@ impl Service {
         let payload = conn.zc.payload(token, EVENT_MAX - proto::DELIVER_HDR_LEN)?;
         debug_assert!(ZC_HEADER as usize + payload.len() <= ZC_HEADER as usize + EVENT_MAX);
         let hdr = proto::deliver_header(&conn.group, nodeid, conn.pid, payload.len());
-        let mut frame = Vec::with_capacity(hdr.len() + payload.len());
-        frame.extend_from_slice(&hdr);
-        frame.extend_from_slice(&payload);
         let group = conn.group;
+        self.push_delivery(group, &hdr, &payload);
+        Ok(())
+    }
+
+    /// Appends a DELIVER / PARTIAL_DELIVER record: `hdr` then `payload`.
+    fn push_delivery(&mut self, group: GroupName, hdr: &[u8], payload: &[u8]) {
+        let mut frame = Vec::with_capacity(hdr.len() + payload.len());
+        frame.extend_from_slice(hdr);
+        frame.extend_from_slice(payload);
         self.records.push_back(Record::Deliver {
             group,
             frame: Arc::new(frame),
         });
-        Ok(())
     }
 
     /// The iteration order of corosync: walk the membership list; a group
