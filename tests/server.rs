@@ -8,7 +8,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cpg_rs::error::{CsError, CS_OK};
-use cpg_rs::ipc::{self, Events, Requester};
+use cpg_rs::ipc::zerocopy::ZcBuffer;
+use cpg_rs::ipc::{self, sys, Events, Requester};
 use cpg_rs::proto::{self, req, Event, GroupName};
 use cpg_rs::server::{flow::Limits, log, Config, IpcMode, Server, Stopper};
 
@@ -410,4 +411,103 @@ fn flow_control_without_loss_then_slow_consumer_dropped() {
     drop(sender);
     srv.stop();
     assert_eq!(leftovers(), Vec::<String>::new());
+}
+
+/// A zero-copy buffer registered with the server, its MCAST header set
+/// for `len` bytes.
+fn zc_buffer(c: &mut Client, len: usize) -> ZcBuffer {
+    let buf = ZcBuffer::create(len).expect("zero-copy file");
+    let err = c.error_of(&proto::zc_alloc(buf.map_size() as u64, buf.path()));
+    buf.unlink();
+    assert_eq!(err, CS_OK, "ZC_ALLOC");
+    buf.write_map_size();
+    buf.write_mcast_header(&proto::mcast_header(2, len));
+    buf
+}
+
+/// Regression: a zero-copy sender (a synchronous request, for which
+/// libcpg does not look at the flow-control word) that never reads its
+/// events used to be served until its own queue passed the hard limit and
+/// it was disconnected. It must get CS_ERR_TRY_AGAIN replies instead, and
+/// everything it was told was sent must arrive. Also: the events of a
+/// request are written and signalled before its reply, so a client that
+/// dispatches when the call returns finds its own message.
+#[test]
+fn zero_copy_sender_gets_try_again_not_disconnected() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const LEN: usize = 64 << 10;
+    for ipc in [IpcMode::Shm, IpcMode::Socket] {
+        let limits = Limits {
+            soft: 256 << 10,
+            hard: 2 << 20,
+            stall: Duration::from_secs(60),
+        };
+        let mut srv = Running::start(ipc, limits);
+        let mut c = Client::connect(&srv);
+        assert_eq!(c.error_of(&proto::join(&name("zc"), 77, 0)), CS_OK);
+        assert!(matches!(c.expect_event(), Event::Confchg { .. }));
+        let buf = zc_buffer(&mut c, LEN);
+        let execute = proto::with_handle(req::ZC_EXECUTE, buf.server_address());
+
+        // Dispatching after every call: the message is already there, its
+        // notification byte too (libqb reads an event only after the byte).
+        for i in 0..100 {
+            assert_eq!(c.error_of(&execute), CS_OK, "{ipc:?} send {i}");
+            if ipc == IpcMode::Shm {
+                let fd = c.ev.link().setup_fd();
+                let revents = sys::poll_now(fd, libc::POLLIN).unwrap();
+                assert_ne!(
+                    revents & libc::POLLIN,
+                    0,
+                    "{ipc:?} send {i}: no notification byte with the reply"
+                );
+            }
+            match c.event(Duration::ZERO).map(|f| proto::event(&f).map(|e| (e, f.len()))) {
+                Some(Ok((Event::Deliver { pid: 77, .. }, n))) => assert_eq!(n, proto::DELIVER_HDR_LEN + LEN),
+                other => panic!("{ipc:?} send {i}: own message not there with the reply: {other:?}"),
+            }
+        }
+
+        // Never reading: refused before the hard limit, not disconnected.
+        let mut accepted = 0usize;
+        let refused = loop {
+            match c.error_of(&execute) {
+                CS_OK => accepted += 1,
+                e if e == CsError::TryAgain as i32 => break true,
+                e => panic!("{ipc:?}: ZC_EXECUTE returned {e} after {accepted}"),
+            }
+            if accepted * LEN > 8 * limits.hard {
+                break false;
+            }
+        };
+        assert!(refused, "{ipc:?}: {accepted} accepted, never CS_ERR_TRY_AGAIN");
+        // What was accepted fits the hard limit plus what the event
+        // channel holds (a 1 MiB ring, or the socket buffers).
+        assert!(
+            accepted * LEN <= limits.hard + (4 << 20),
+            "{ipc:?}: {accepted} accepted"
+        );
+        for i in 0..accepted {
+            match c.next() {
+                (Event::Deliver { pid: 77, .. }, p) => assert_eq!(p.len(), LEN),
+                other => panic!("{ipc:?}: event {i}: {other:?}"),
+            }
+        }
+        // Read up: accepted again once the congestion is over.
+        let start = Instant::now();
+        loop {
+            match c.error_of(&execute) {
+                CS_OK => break,
+                e if e == CsError::TryAgain as i32 && start.elapsed() < WAIT => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                e => panic!("{ipc:?}: ZC_EXECUTE returned {e} after the queue drained"),
+            }
+        }
+        assert!(matches!(c.next().0, Event::Deliver { pid: 77, .. }));
+        drop(buf);
+        drop(c);
+        srv.stop();
+        assert_eq!(leftovers(), Vec::<String>::new());
+    }
 }

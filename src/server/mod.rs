@@ -30,12 +30,14 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::error::CsError;
 use crate::ipc::handshake::{self, Response};
 use crate::ipc::ring::data_file_size;
 use crate::ipc::sys;
+use crate::proto;
 use flow::{Limits, Verdict};
 use listener::Pending;
-use service::{ConnId, Outcome, Peer, Service};
+use service::{Admission, ConnId, Outcome, Peer, Service};
 use transport::{Sent, Transport};
 
 /// Smallest buffer size offered: libcpg sizes its messages for 1 MiB
@@ -522,7 +524,8 @@ impl Server {
                 log::debug(format_args!("connection {id}: waiting for the response channel"));
                 return;
             }
-            let hold = self.congested && !closing && self.config.limits.may_hold(c.queued);
+            let congested = self.congested && !closing;
+            let hold = congested && self.config.limits.may_hold(c.queued);
             let outcome = if let Some(h) = c.held.take() {
                 if hold {
                     c.held = Some(h);
@@ -540,11 +543,19 @@ impl Server {
                                 c.queued
                             ));
                         }
-                        if hold && Service::is_flow_controlled(frame) {
-                            c.held = Some(frame.to_vec());
-                            return;
+                        match Service::admission(frame) {
+                            // A synchronous multicast is refused rather than
+                            // held: its sender waits for the reply and could
+                            // not read the events that end the congestion.
+                            Admission::RefuseWhenCongested if congested => {
+                                Outcome::Reply(proto::error_response(0, CsError::TryAgain as i32).to_vec())
+                            }
+                            Admission::HoldWhenCongested if hold => {
+                                c.held = Some(frame.to_vec());
+                                return;
+                            }
+                            _ => self.service.handle(id, frame),
                         }
-                        self.service.handle(id, frame)
                     }
                     Ok(None) => {
                         log::debug(format_args!("connection {id}: no request pending"));
@@ -558,39 +569,53 @@ impl Server {
                     }
                 }
             };
+            // The request's events are written and signalled before its
+            // reply: a client that dispatches when a call returns (libqb
+            // reads an event only once its notification byte is there)
+            // then finds them.
+            self.distribute();
             match outcome {
                 Outcome::NoReply => {}
                 Outcome::Disconnect => {
                     self.to_close.push((id, "client asked to disconnect".into()));
-                    self.distribute();
                     return;
                 }
                 Outcome::Reply(r) => {
-                    if c.replies.is_empty() {
-                        match c.transport.send_response(&r) {
-                            Ok(Sent::Done) => {}
-                            Ok(Sent::Later) => {
-                                log::debug(format_args!("connection {id}: response channel full, reply queued"));
-                                c.queued += r.len();
-                                c.replies.push_back(r);
-                                self.backlog.insert(id);
-                            }
-                            Err(e) => {
-                                if !closing {
-                                    self.to_close.push((id, format!("response channel: {e}")));
-                                }
-                            }
-                        }
-                    } else if !closing {
-                        c.queued += r.len();
-                        c.replies.push_back(r);
-                    }
+                    self.notify_all();
+                    self.reply(id, r, closing);
                 }
             }
-            self.distribute();
         }
         self.ready.insert(id);
         self.notify_all();
+    }
+
+    /// Sends a reply, or queues it behind earlier ones.
+    fn reply(&mut self, id: ConnId, r: Vec<u8>, closing: bool) {
+        let Some(Slot::Active(c)) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if !c.replies.is_empty() {
+            if !closing {
+                c.queued += r.len();
+                c.replies.push_back(r);
+            }
+            return;
+        }
+        match c.transport.send_response(&r) {
+            Ok(Sent::Done) => {}
+            Ok(Sent::Later) => {
+                log::debug(format_args!("connection {id}: response channel full, reply queued"));
+                c.queued += r.len();
+                c.replies.push_back(r);
+                self.backlog.insert(id);
+            }
+            Err(e) => {
+                if !closing {
+                    self.to_close.push((id, format!("response channel: {e}")));
+                }
+            }
+        }
     }
 
     /// Queues the service's new events on their connections and writes

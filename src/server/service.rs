@@ -114,6 +114,20 @@ enum Record {
     },
 }
 
+/// How a request is admitted while the server is congested (see flow.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Not flow-controlled.
+    Always,
+    /// Adds to the ordered stream: left in the request ring (the sender's
+    /// later requests wait behind it) until the congestion ends.
+    HoldWhenCongested,
+    /// Adds to the ordered stream and its sender waits for the reply: the
+    /// generic CS_ERR_TRY_AGAIN reply (id 0), as corosync gives when its
+    /// queue has no room.
+    RefuseWhenCongested,
+}
+
 /// What to do after a request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -208,14 +222,16 @@ impl Service {
         std::mem::take(&mut self.events)
     }
 
-    /// Requests that add to the ordered stream's volume and may be held
-    /// back while the server is congested.
-    pub fn is_flow_controlled(frame: &[u8]) -> bool {
-        frame.len() >= 4
-            && matches!(
-                i32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]),
-                req::MCAST | req::PARTIAL_MCAST | req::ZC_EXECUTE
-            )
+    /// How a request is admitted while the server is congested.
+    pub fn admission(frame: &[u8]) -> Admission {
+        if frame.len() < 4 {
+            return Admission::Always;
+        }
+        match i32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) {
+            req::MCAST | req::PARTIAL_MCAST => Admission::HoldWhenCongested,
+            req::ZC_EXECUTE => Admission::RefuseWhenCongested,
+            _ => Admission::Always,
+        }
     }
 
     /// Members of `group`, in membership order (reason 0).
