@@ -11,7 +11,7 @@ use cpg_rs::error::{CsError, CS_OK};
 use cpg_rs::ipc::zerocopy::ZcBuffer;
 use cpg_rs::ipc::{self, sys, Events, Requester};
 use cpg_rs::proto::{self, req, Event, GroupName};
-use cpg_rs::server::{flow::Limits, log, Config, IpcMode, Server, Stopper};
+use cpg_rs::server::{flow::Limits, log, service, Config, IpcMode, Server, Stopper};
 
 /// Tests share /dev/shm and check it is left clean: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -509,5 +509,86 @@ fn zero_copy_sender_gets_try_again_not_disconnected() {
         drop(c);
         srv.stop();
         assert_eq!(leftovers(), Vec::<String>::new());
+    }
+}
+
+fn totem(ev: Event) -> (proto::RingId, Vec<u32>) {
+    match ev {
+        Event::TotemConfchg { ring_id, members } => (ring_id, members),
+        other => panic!("expected a totem confchg, got {other:?}"),
+    }
+}
+
+/// Model v1 with CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF (what the EVS
+/// mapping relies on): the totem confchg comes right after the joiner's own
+/// confchg and before any message, once per join, members = [local
+/// nodeid], ring id {nodeid, seq} with a seq that does not go back when
+/// the server restarts.
+#[test]
+fn initial_totem_confchg_after_own_join_before_messages() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const FLAG: u32 = 1;
+    let g = name("evs");
+    let mut last_seq = 0;
+    for round in 0..2 {
+        let before = service::ring_seq_now();
+        let mut srv = Running::start(IpcMode::Shm, Limits::default());
+        let mut a = Client::connect(&srv);
+        let mut b = Client::connect(&srv);
+        let mut c = Client::connect(&srv);
+        assert_eq!(a.error_of(&proto::join(&g, 301, FLAG)), CS_OK);
+        assert_eq!(confchg(a.expect_event()).2, vec![(301, 1)]);
+        let (ring, members) = totem(a.expect_event());
+        assert_eq!((ring.nodeid, members), (5, vec![5]));
+        assert!(
+            ring.seq >= before && ring.seq > last_seq,
+            "round {round}: seq {} (before {before})",
+            ring.seq
+        );
+        last_seq = ring.seq;
+
+        // B joins without the flag: no totem confchg for it; A none again.
+        assert_eq!(b.error_of(&proto::join(&g, 302, 0)), CS_OK);
+        assert_eq!(confchg(a.expect_event()).2, vec![(302, 1)]);
+        assert_eq!(confchg(b.expect_event()).2, vec![(302, 1)]);
+        b.mcast(b"m1").unwrap();
+        assert_eq!(a.next().1, b"m1");
+        assert_eq!(b.next().1, b"m1");
+
+        // C joins (flag) while B keeps sending: its confchg, its totem
+        // confchg, then only messages sent after its join.
+        b.mcast(b"m2").unwrap();
+        assert_eq!(c.error_of(&proto::join(&g, 303, FLAG)), CS_OK);
+        b.mcast(b"m3").unwrap();
+        assert_eq!(confchg(c.expect_event()), (vec![301, 302, 303], vec![], vec![(303, 1)]));
+        assert_eq!(totem(c.expect_event()), (ring, vec![5]));
+        assert_eq!(c.next().1, b"m3");
+        for x in [&mut a, &mut b] {
+            assert_eq!(x.next().1, b"m2");
+            assert_eq!(confchg(x.expect_event()).2, vec![(303, 1)]);
+            assert_eq!(x.next().1, b"m3");
+        }
+
+        // A completed leave resets the connection; a new join with the
+        // flag gets the initial totem confchg again.
+        assert_eq!(c.error_of(&proto::leave(&g, 303)), CS_OK);
+        assert_eq!(confchg(c.expect_event()).1, vec![(303, 2)]);
+        assert_eq!(c.error_of(&proto::join(&g, 303, FLAG)), CS_OK);
+        assert_eq!(confchg(c.expect_event()).2, vec![(303, 1)]);
+        assert_eq!(totem(c.expect_event()), (ring, vec![5]));
+        b.mcast(b"m4").unwrap();
+        assert_eq!(c.next().1, b"m4");
+        for x in [&mut a, &mut b] {
+            assert_eq!(confchg(x.expect_event()).1, vec![(303, 2)]);
+            assert_eq!(confchg(x.expect_event()).2, vec![(303, 1)]);
+            assert_eq!(x.next().1, b"m4");
+            assert!(x.event(Duration::from_millis(50)).is_none(), "nothing else");
+        }
+        assert!(c.event(Duration::from_millis(50)).is_none(), "nothing else");
+        drop((a, b, c));
+        srv.stop();
+        assert_eq!(leftovers(), Vec::<String>::new());
+        // The next start must not reuse the millisecond.
+        std::thread::sleep(Duration::from_millis(2));
     }
 }

@@ -199,7 +199,7 @@ impl Server {
             .register(&mut SourceFd(&listener.as_raw_fd()), LISTENER, Interest::READABLE)
             .map_err(io_err("epoll_ctl"))?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io_err("eventfd"))?);
-        let service = Service::new(config.nodeid);
+        let service = Service::new(config.nodeid, service::ring_seq_now());
         log::notice(format_args!(
             "listening on @{} ({} IPC), node id {}",
             config.service,

@@ -161,11 +161,21 @@ fn code(r: Result<(), CsError>) -> i32 {
     }
 }
 
+/// A ring sequence number for a server starting now: milliseconds since
+/// the epoch, so that it does not decrease across restarts (corosync keeps
+/// its ring id in a state file; cpgd has none) unless the clock goes back.
+pub fn ring_seq_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| (d.as_millis() as u64).max(1))
+}
+
 impl Service {
-    pub fn new(nodeid: u32) -> Service {
+    /// A service for node `nodeid` whose ring id is `{nodeid, ring_seq}`.
+    pub fn new(nodeid: u32, ring_seq: u64) -> Service {
         Service {
             nodeid,
-            ring_id: RingId { nodeid, seq: 1 },
+            ring_id: RingId { nodeid, seq: ring_seq },
             conns: BTreeMap::new(),
             members: Vec::new(),
             records: VecDeque::new(),
@@ -559,6 +569,7 @@ impl Service {
                             c.group = GroupName::new(b"").expect("empty name");
                             c.pid = 0;
                             c.flags = 0;
+                            c.totem_sent = false;
                             c.assembly = None;
                         }
                     }
@@ -598,9 +609,11 @@ impl Service {
                 c.transitions += 1;
             }
         }
+        // Model v1's initial totem confchg: right after the joiner's own
+        // confchg, before anything else is delivered to it.
         let mut totem: Option<Frame> = None;
         for (&id, c) in self.conns.iter_mut().rev() {
-            if !c.finalized && c.flags & FLAG_INITIAL_TOTEM_CONF != 0 && !c.totem_sent {
+            if c.receives(group) && c.flags & FLAG_INITIAL_TOTEM_CONF != 0 && !c.totem_sent {
                 c.totem_sent = true;
                 let frame = totem
                     .get_or_insert_with(|| Arc::new(proto::totem_confchg_event(self.ring_id, &[self.nodeid])))
@@ -644,7 +657,7 @@ mod tests {
 
     #[test]
     fn join_mcast_leave_and_reset() {
-        let mut s = Service::new(1);
+        let mut s = Service::new(1, 1);
         s.connect(1, peer(100));
         let g = name("G");
         assert_eq!(err_of(&s.handle(1, &proto::join(&g, 100, 1))), CS_OK);
@@ -674,7 +687,7 @@ mod tests {
 
     #[test]
     fn empty_name_member_is_removed_on_exit() {
-        let mut s = Service::new(1);
+        let mut s = Service::new(1, 1);
         s.connect(1, peer(5));
         s.connect(2, peer(6));
         let e = name("");
@@ -689,7 +702,7 @@ mod tests {
 
     #[test]
     fn iteration_order_matches_corosync() {
-        let mut s = Service::new(1);
+        let mut s = Service::new(1, 1);
         let (g1, g2) = (name("G1"), name("G2"));
         for (id, pid, g) in [
             (1, 14085, g1),
@@ -732,7 +745,7 @@ mod tests {
 
     #[test]
     fn fragments_must_add_up() {
-        let mut s = Service::new(1);
+        let mut s = Service::new(1, 1);
         s.connect(1, peer(9));
         let g = name("F");
         s.handle(1, &proto::join(&g, 9, 0));
@@ -765,7 +778,7 @@ mod tests {
 
     #[test]
     fn unknown_ids_and_finalize() {
-        let mut s = Service::new(7);
+        let mut s = Service::new(7, 1);
         s.connect(1, peer(3));
         let o = s.handle(1, &proto::header_only(13));
         assert_eq!(err_of(&o), CsError::InvalidParam as i32);
