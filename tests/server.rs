@@ -592,3 +592,65 @@ fn initial_totem_confchg_after_own_join_before_messages() {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// A member sending a fragmented message larger than the soft limit
+/// cannot read its own fragments before its call returns. It must be
+/// able to finish the message (corosync takes 64 MiB in one call): its
+/// flow-control word stays 0 until the last fragment, and only then
+/// turns to 2. Before, the word rose mid-message and libcpg gave up after
+/// a second of retries with CS_ERR_TRY_AGAIN.
+#[test]
+fn member_finishes_fragmented_message_above_soft_limit() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const FRAG: usize = 1_000_000;
+    const FRAGS: usize = 6;
+    let limits = Limits {
+        soft: 256 << 10,
+        hard: 64 << 20,
+        stall: Duration::from_secs(60),
+    };
+    let mut srv = Running::start(IpcMode::Shm, limits);
+    let mut c = Client::connect(&srv);
+    assert_eq!(c.error_of(&proto::join(&name("frag"), 88, 0)), CS_OK);
+    assert!(matches!(c.expect_event(), Event::Confchg { .. }));
+    let payload = vec![0x42u8; FRAG];
+    let mut resp = vec![0u8; 64];
+    for message in 0..2 {
+        for k in 0..FRAGS {
+            let kind = match k {
+                0 => proto::FRAG_FIRST,
+                k if k == FRAGS - 1 => proto::FRAG_LAST,
+                _ => proto::FRAG_CONTINUED,
+            };
+            let hdr = proto::partial_header(2, FRAG * FRAGS, FRAG, kind);
+            // As libcpg: the send backs off while the word is 1 or 2.
+            let sent = c.req.send(&[&hdr, &payload], 2);
+            if message == 1 && k == 0 {
+                // The server is congested by our own unread fragments: a
+                // new message is refused until we read.
+                assert_eq!(sent, Err(CsError::TryAgain), "first fragment of the second message");
+                break;
+            }
+            assert_eq!(sent, Ok(()), "message {message} fragment {k}");
+            let n = c.req.recv(&mut resp).unwrap();
+            assert_eq!(proto::res_header(&resp[..n]).unwrap().error, CS_OK, "fragment {k}");
+        }
+    }
+    assert_eq!(c.req.flow_control(), 2, "flow control on after the message");
+    for k in 0..FRAGS {
+        match c.next().0 {
+            Event::PartialDeliver { pid: 88, kind, .. } => {
+                assert_eq!(kind == proto::FRAG_LAST, k == FRAGS - 1, "fragment {k}")
+            }
+            other => panic!("fragment {k}: {other:?}"),
+        }
+    }
+    let start = Instant::now();
+    while c.req.flow_control() != 0 {
+        assert!(start.elapsed() < WAIT, "flow control not released");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(c);
+    srv.stop();
+    assert_eq!(leftovers(), Vec::<String>::new());
+}

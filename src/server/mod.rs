@@ -574,6 +574,11 @@ impl Server {
             // reads an event only once its notification byte is there)
             // then finds them.
             self.distribute();
+            if self.congested {
+                if let Some(Slot::Active(c)) = self.conns.get(&id) {
+                    c.transport.set_flow_control(self.fc_word(id));
+                }
+            }
             match outcome {
                 Outcome::NoReply => {}
                 Outcome::Disconnect => {
@@ -708,11 +713,25 @@ impl Server {
         }
     }
 
+    /// The flow-control word of a connection: 2 while congested, except
+    /// for one in the middle of a fragmented message. That sender cannot
+    /// read its own fragments before its call returns; raising its word
+    /// would stop it mid-message (libcpg gives up after 1 s) whenever its
+    /// message is larger than the soft limit, while letting it finish adds
+    /// at most one message to the queues (still bounded by the hard limit).
+    fn fc_word(&self, id: ConnId) -> i32 {
+        if self.congested && !self.service.sending_fragments(id) {
+            2
+        } else {
+            0
+        }
+    }
+
     fn set_congested(&mut self, on: bool) {
         self.congested = on;
         for (&id, slot) in &self.conns {
             if let Slot::Active(c) = slot {
-                c.transport.set_flow_control(if on { 2 } else { 0 });
+                c.transport.set_flow_control(self.fc_word(id));
                 if !on {
                     self.ready.insert(id);
                 }

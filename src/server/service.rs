@@ -227,6 +227,12 @@ impl Service {
         self.apply();
     }
 
+    /// Whether connection `id` is in the middle of a fragmented message
+    /// (PARTIAL_MCAST FIRST accepted, LAST not yet).
+    pub fn sending_fragments(&self, id: ConnId) -> bool {
+        self.conns.get(&id).is_some_and(|c| c.assembly.is_some())
+    }
+
     /// Takes the events produced so far, in order.
     pub fn take_events(&mut self) -> Vec<(ConnId, Frame)> {
         std::mem::take(&mut self.events)
@@ -418,9 +424,13 @@ impl Service {
         if conn.transitions != conn.initial_transitions {
             result = Err(CsError::Interrupt);
         }
-        result?;
         if proto::PARTIAL_DELIVER_HDR_LEN + payload.len() > EVENT_MAX {
-            return Err(CsError::TooBig);
+            result = result.and(Err(CsError::TooBig));
+        }
+        if let Err(e) = result {
+            // The library gives up on the message at the first error.
+            conn.assembly = None;
+            return Err(e);
         }
         // Keep every receiver's reassembly inside its buffer: fragments
         // must add up to the announced length (corosync forwards anything).
