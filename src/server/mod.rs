@@ -20,7 +20,7 @@ pub mod socket;
 pub mod transport;
 pub mod zc;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +37,7 @@ use crate::ipc::sys;
 use crate::proto;
 use flow::{Limits, Verdict};
 use listener::Pending;
-use service::{Admission, ConnId, Outcome, Peer, Service};
+use service::{Admission, ConnId, IdMap, Outcome, Peer, Service};
 use transport::{Sent, Transport};
 
 /// Smallest buffer size offered: libcpg sizes its messages for 1 MiB
@@ -155,15 +155,19 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     signals: Option<OwnedFd>,
     service: Service,
-    conns: HashMap<ConnId, Slot>,
+    conns: IdMap<Slot>,
     next_id: ConnId,
     scratch: Vec<u8>,
     /// Connections that may have more requests waiting.
     ready: BTreeSet<ConnId>,
     /// Connections with queued output.
     backlog: BTreeSet<ConnId>,
-    /// Connections with event notification bytes to send.
-    notify: BTreeSet<ConnId>,
+    /// Connections with event notification bytes to send (may repeat).
+    notify: Vec<ConnId>,
+    /// Reused buffers (no allocation per message).
+    spare_events: Vec<(ConnId, service::Frame)>,
+    touched: Vec<ConnId>,
+    ids: Vec<ConnId>,
     pending: BTreeSet<ConnId>,
     to_close: Vec<(ConnId, String)>,
     congested: bool,
@@ -217,12 +221,15 @@ impl Server {
             stop: Arc::new(AtomicBool::new(false)),
             signals: None,
             service,
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             next_id: 0,
             scratch: vec![0; data_file_size(MIN_MSG_SIZE as usize)],
             ready: BTreeSet::new(),
             backlog: BTreeSet::new(),
-            notify: BTreeSet::new(),
+            notify: Vec::new(),
+            spare_events: Vec::new(),
+            touched: Vec::new(),
+            ids: Vec::new(),
             pending: BTreeSet::new(),
             to_close: Vec::new(),
             congested: false,
@@ -460,7 +467,7 @@ impl Server {
         self.pending.remove(&id);
         self.ready.remove(&id);
         self.backlog.remove(&id);
-        self.notify.remove(&id);
+        self.notify.retain(|&n| n != id);
         let registry = self.poll.registry();
         match &slot {
             Slot::Pending(p) => {
@@ -626,21 +633,27 @@ impl Server {
     /// Queues the service's new events on their connections and writes
     /// what fits.
     fn distribute(&mut self) {
-        let events = self.service.take_events();
-        if events.is_empty() {
+        if !self.service.has_events() {
             return;
         }
-        let mut touched = BTreeSet::new();
-        for (to, frame) in events {
+        let mut events = std::mem::take(&mut self.spare_events);
+        self.service.swap_events(&mut events);
+        let mut touched = std::mem::take(&mut self.touched);
+        for (to, frame) in events.drain(..) {
             if let Some(Slot::Active(c)) = self.conns.get_mut(&to) {
                 c.queued += frame.len();
                 c.events.push_back(frame);
-                touched.insert(to);
+                touched.push(to);
             }
         }
-        for id in touched {
+        self.spare_events = events;
+        touched.sort_unstable();
+        touched.dedup();
+        for &id in &touched {
             self.flush(id);
         }
+        touched.clear();
+        self.touched = touched;
     }
 
     /// Writes queued replies and events of one connection while there is
@@ -675,8 +688,8 @@ impl Server {
             self.to_close.push((id, format!("event channel: {e}")));
             return;
         }
-        if c.transport.has_unsent_notifications() {
-            self.notify.insert(id);
+        if c.transport.has_unsent_notifications() && self.notify.last() != Some(&id) {
+            self.notify.push(id);
         }
         if c.events.is_empty() && c.replies.is_empty() {
             self.backlog.remove(&id);
@@ -697,7 +710,13 @@ impl Server {
 
     /// Sends the event notification bytes owed, one send per connection.
     fn notify_all(&mut self) {
-        for id in std::mem::take(&mut self.notify) {
+        if self.notify.is_empty() {
+            return;
+        }
+        let mut ids = std::mem::take(&mut self.notify);
+        ids.sort_unstable();
+        ids.dedup();
+        for &id in &ids {
             let Some(Slot::Active(c)) = self.conns.get_mut(&id) else {
                 continue;
             };
@@ -705,11 +724,15 @@ impl Server {
                 // Socket full: the client reads them; retried from the timer.
                 Ok(()) if c.transport.has_unsent_notifications() => {
                     self.backlog.insert(id);
-                    self.notify.insert(id);
+                    self.notify.push(id);
                 }
                 Ok(()) => {}
                 Err(e) => self.to_close.push((id, format!("setup socket: {e}"))),
             }
+        }
+        ids.clear();
+        if self.notify.is_empty() {
+            self.notify = ids;
         }
     }
 
@@ -748,7 +771,9 @@ impl Server {
         if self.accept_blocked {
             self.accept_all();
         }
-        for id in self.pending.iter().copied().collect::<Vec<_>>() {
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.extend(self.pending.iter());
+        for &id in &ids {
             if let Some(Slot::Pending(p)) = self.conns.get(&id) {
                 if p.deadline <= now {
                     log::debug(format_args!("connection {id}: no connection request in time"));
@@ -757,15 +782,21 @@ impl Server {
             }
         }
         self.reap();
-        for id in self.ready.iter().copied().collect::<Vec<_>>() {
+        ids.clear();
+        ids.extend(self.ready.iter());
+        for &id in &ids {
             self.pump(id, false);
         }
-        for id in self.backlog.iter().copied().collect::<Vec<_>>() {
+        ids.clear();
+        ids.extend(self.backlog.iter());
+        for &id in &ids {
             self.flush(id);
         }
         let limits = self.config.limits;
         let congested = self.congested;
-        for id in self.backlog.iter().copied().collect::<Vec<_>>() {
+        ids.clear();
+        ids.extend(self.backlog.iter());
+        for &id in &ids {
             let Some(Slot::Active(c)) = self.conns.get_mut(&id) else {
                 continue;
             };
@@ -785,6 +816,8 @@ impl Server {
                 }
             }
         }
+        ids.clear();
+        self.ids = ids;
         self.reap();
         self.notify_all();
         if self.congested
