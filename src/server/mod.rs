@@ -49,6 +49,8 @@ pub const MAX_MSG_SIZE: u32 = 64 << 20;
 const BATCH: usize = 64;
 /// Requests processed for a connection that is being closed.
 const FINAL_DRAIN: usize = 4096;
+/// Default of `Config::busy_poll` (`--busy-poll`).
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
 /// Time a client has to send its 24-byte connection request.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retry period while output is queued (rings give no wake-up on room).
@@ -86,6 +88,12 @@ pub struct Config {
     /// Connections served at once; more are refused with EMFILE.
     pub max_connections: usize,
     pub verbose: bool,
+    /// After handling a request, keep polling without sleeping this long
+    /// before blocking in epoll_wait (zero: never). A request/response
+    /// client (zero copy, fragments) or a ping-pong then finds the server
+    /// awake: no wake-up on either side, which on this class of machine
+    /// costs more than the work (see docs/benchmarks.md).
+    pub busy_poll: Duration,
 }
 
 impl Default for Config {
@@ -99,6 +107,7 @@ impl Default for Config {
             limits: Limits::default(),
             max_connections: 4096,
             verbose: false,
+            busy_poll: DEFAULT_BUSY_POLL,
         }
     }
 }
@@ -173,6 +182,8 @@ pub struct Server {
     congested: bool,
     accept_blocked: bool,
     uid: u32,
+    /// When the last request was handled (for busy polling).
+    last_request: Instant,
 }
 
 fn io_err(what: &'static str) -> impl Fn(io::Error) -> ServerError {
@@ -235,6 +246,7 @@ impl Server {
             congested: false,
             accept_blocked: false,
             uid: sys::geteuid(),
+            last_request: Instant::now(),
         })
     }
 
@@ -265,7 +277,11 @@ impl Server {
             if self.stop.load(Ordering::Acquire) {
                 break Ok(());
             }
-            if let Err(e) = self.poll.poll(&mut events, self.timeout()) {
+            let mut timeout = self.timeout();
+            if timeout != Some(Duration::ZERO) && self.last_request.elapsed() < self.config.busy_poll {
+                timeout = Some(Duration::ZERO);
+            }
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -576,6 +592,7 @@ impl Server {
                     }
                 }
             };
+            self.last_request = Instant::now();
             // The request's events are written and signalled before its
             // reply: a client that dispatches when a call returns (libqb
             // reads an event only once its notification byte is there)
