@@ -93,14 +93,16 @@ check-abi: all
 	sh c-tests/abi/check.sh
 	bash scripts/check-symbols.sh
 
-# Our server: admits nobody (uid 65534) as the corosync test config does;
-# the quirks test asserts corosync defects that cpgd fixes by design
-# (docs/server.md), so it runs against corosync only.
+# Our server, shared-memory and socket IPC: admits nobody (uid 65534) as
+# the corosync test config does; the quirks test asserts corosync defects
+# that cpgd fixes by design (docs/server.md), so it runs against corosync
+# only.
 CPGD_TEST_CMD = $(CURDIR)/target/release/cpgd --allow-uid 65534
 
 check-c: all
 	bash c-tests/run.sh --server $(C_SERVERS) --lib ours,system
 	CPGD_CMD="$(CPGD_TEST_CMD)" bash c-tests/run.sh --server cpgd --lib ours,system --exclude quirks $(BUILD)/c-tests-cpgd
+	CPGD_CMD="$(CPGD_TEST_CMD) --ipc socket" bash c-tests/run.sh --server cpgd --lib ours,system --exclude quirks $(BUILD)/c-tests-cpgd-socket
 
 # libevs on corosync (both IPC modes) and on cpgd (c-tests/evs), then on
 # two corosync nodes in network namespaces (root; skipped visibly otherwise).

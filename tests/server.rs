@@ -8,9 +8,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cpg_rs::error::{CsError, CS_OK};
-use cpg_rs::ipc::{self, Events, Requester};
+use cpg_rs::ipc::zerocopy::ZcBuffer;
+use cpg_rs::ipc::{self, sys, Events, Requester};
 use cpg_rs::proto::{self, req, Event, GroupName};
-use cpg_rs::server::{flow::Limits, log, Config, IpcMode, Server, Stopper};
+use cpg_rs::server::{flow::Limits, log, service, Config, IpcMode, Server, Stopper};
 
 /// Tests share /dev/shm and check it is left clean: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -408,6 +409,248 @@ fn flow_control_without_loss_then_slow_consumer_dropped() {
     assert!(gone, "slow consumer was not disconnected");
     drop(slow);
     drop(sender);
+    srv.stop();
+    assert_eq!(leftovers(), Vec::<String>::new());
+}
+
+/// A zero-copy buffer registered with the server, its MCAST header set
+/// for `len` bytes.
+fn zc_buffer(c: &mut Client, len: usize) -> ZcBuffer {
+    let buf = ZcBuffer::create(len).expect("zero-copy file");
+    let err = c.error_of(&proto::zc_alloc(buf.map_size() as u64, buf.path()));
+    buf.unlink();
+    assert_eq!(err, CS_OK, "ZC_ALLOC");
+    buf.write_map_size();
+    buf.write_mcast_header(&proto::mcast_header(2, len));
+    buf
+}
+
+/// Regression: a zero-copy sender (a synchronous request, for which
+/// libcpg does not look at the flow-control word) that never reads its
+/// events used to be served until its own queue passed the hard limit and
+/// it was disconnected. It must get CS_ERR_TRY_AGAIN replies instead, and
+/// everything it was told was sent must arrive. Also: the events of a
+/// request are written and signalled before its reply, so a client that
+/// dispatches when the call returns finds its own message.
+#[test]
+fn zero_copy_sender_gets_try_again_not_disconnected() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const LEN: usize = 64 << 10;
+    for ipc in [IpcMode::Shm, IpcMode::Socket] {
+        let limits = Limits {
+            soft: 256 << 10,
+            hard: 2 << 20,
+            stall: Duration::from_secs(60),
+        };
+        let mut srv = Running::start(ipc, limits);
+        let mut c = Client::connect(&srv);
+        assert_eq!(c.error_of(&proto::join(&name("zc"), 77, 0)), CS_OK);
+        assert!(matches!(c.expect_event(), Event::Confchg { .. }));
+        let buf = zc_buffer(&mut c, LEN);
+        let execute = proto::with_handle(req::ZC_EXECUTE, buf.server_address());
+
+        // Dispatching after every call: the message is already there, its
+        // notification byte too (libqb reads an event only after the byte).
+        for i in 0..100 {
+            assert_eq!(c.error_of(&execute), CS_OK, "{ipc:?} send {i}");
+            if ipc == IpcMode::Shm {
+                let fd = c.ev.link().setup_fd();
+                let revents = sys::poll_now(fd, libc::POLLIN).unwrap();
+                assert_ne!(
+                    revents & libc::POLLIN,
+                    0,
+                    "{ipc:?} send {i}: no notification byte with the reply"
+                );
+            }
+            match c.event(Duration::ZERO).map(|f| proto::event(&f).map(|e| (e, f.len()))) {
+                Some(Ok((Event::Deliver { pid: 77, .. }, n))) => assert_eq!(n, proto::DELIVER_HDR_LEN + LEN),
+                other => panic!("{ipc:?} send {i}: own message not there with the reply: {other:?}"),
+            }
+        }
+
+        // Never reading: refused before the hard limit, not disconnected.
+        let mut accepted = 0usize;
+        let refused = loop {
+            match c.error_of(&execute) {
+                CS_OK => accepted += 1,
+                e if e == CsError::TryAgain as i32 => break true,
+                e => panic!("{ipc:?}: ZC_EXECUTE returned {e} after {accepted}"),
+            }
+            if accepted * LEN > 8 * limits.hard {
+                break false;
+            }
+        };
+        assert!(refused, "{ipc:?}: {accepted} accepted, never CS_ERR_TRY_AGAIN");
+        // What was accepted fits the hard limit plus what the event
+        // channel holds (a 1 MiB ring, or the socket buffers).
+        assert!(
+            accepted * LEN <= limits.hard + (4 << 20),
+            "{ipc:?}: {accepted} accepted"
+        );
+        for i in 0..accepted {
+            match c.next() {
+                (Event::Deliver { pid: 77, .. }, p) => assert_eq!(p.len(), LEN),
+                other => panic!("{ipc:?}: event {i}: {other:?}"),
+            }
+        }
+        // Read up: accepted again once the congestion is over.
+        let start = Instant::now();
+        loop {
+            match c.error_of(&execute) {
+                CS_OK => break,
+                e if e == CsError::TryAgain as i32 && start.elapsed() < WAIT => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                e => panic!("{ipc:?}: ZC_EXECUTE returned {e} after the queue drained"),
+            }
+        }
+        assert!(matches!(c.next().0, Event::Deliver { pid: 77, .. }));
+        drop(buf);
+        drop(c);
+        srv.stop();
+        assert_eq!(leftovers(), Vec::<String>::new());
+    }
+}
+
+fn totem(ev: Event) -> (proto::RingId, Vec<u32>) {
+    match ev {
+        Event::TotemConfchg { ring_id, members } => (ring_id, members),
+        other => panic!("expected a totem confchg, got {other:?}"),
+    }
+}
+
+/// Model v1 with CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF (what the EVS
+/// mapping relies on): the totem confchg comes right after the joiner's own
+/// confchg and before any message, once per join, members = [local
+/// nodeid], ring id {nodeid, seq} with a seq that does not go back when
+/// the server restarts.
+#[test]
+fn initial_totem_confchg_after_own_join_before_messages() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const FLAG: u32 = 1;
+    let g = name("evs");
+    let mut last_seq = 0;
+    for round in 0..2 {
+        let before = service::ring_seq_now();
+        let mut srv = Running::start(IpcMode::Shm, Limits::default());
+        let mut a = Client::connect(&srv);
+        let mut b = Client::connect(&srv);
+        let mut c = Client::connect(&srv);
+        assert_eq!(a.error_of(&proto::join(&g, 301, FLAG)), CS_OK);
+        assert_eq!(confchg(a.expect_event()).2, vec![(301, 1)]);
+        let (ring, members) = totem(a.expect_event());
+        assert_eq!((ring.nodeid, members), (5, vec![5]));
+        assert!(
+            ring.seq >= before && ring.seq > last_seq,
+            "round {round}: seq {} (before {before})",
+            ring.seq
+        );
+        last_seq = ring.seq;
+
+        // B joins without the flag: no totem confchg for it; A none again.
+        assert_eq!(b.error_of(&proto::join(&g, 302, 0)), CS_OK);
+        assert_eq!(confchg(a.expect_event()).2, vec![(302, 1)]);
+        assert_eq!(confchg(b.expect_event()).2, vec![(302, 1)]);
+        b.mcast(b"m1").unwrap();
+        assert_eq!(a.next().1, b"m1");
+        assert_eq!(b.next().1, b"m1");
+
+        // C joins (flag) while B keeps sending: its confchg, its totem
+        // confchg, then only messages sent after its join.
+        b.mcast(b"m2").unwrap();
+        assert_eq!(c.error_of(&proto::join(&g, 303, FLAG)), CS_OK);
+        b.mcast(b"m3").unwrap();
+        assert_eq!(confchg(c.expect_event()), (vec![301, 302, 303], vec![], vec![(303, 1)]));
+        assert_eq!(totem(c.expect_event()), (ring, vec![5]));
+        assert_eq!(c.next().1, b"m3");
+        for x in [&mut a, &mut b] {
+            assert_eq!(x.next().1, b"m2");
+            assert_eq!(confchg(x.expect_event()).2, vec![(303, 1)]);
+            assert_eq!(x.next().1, b"m3");
+        }
+
+        // A completed leave resets the connection; a new join with the
+        // flag gets the initial totem confchg again.
+        assert_eq!(c.error_of(&proto::leave(&g, 303)), CS_OK);
+        assert_eq!(confchg(c.expect_event()).1, vec![(303, 2)]);
+        assert_eq!(c.error_of(&proto::join(&g, 303, FLAG)), CS_OK);
+        assert_eq!(confchg(c.expect_event()).2, vec![(303, 1)]);
+        assert_eq!(totem(c.expect_event()), (ring, vec![5]));
+        b.mcast(b"m4").unwrap();
+        assert_eq!(c.next().1, b"m4");
+        for x in [&mut a, &mut b] {
+            assert_eq!(confchg(x.expect_event()).1, vec![(303, 2)]);
+            assert_eq!(confchg(x.expect_event()).2, vec![(303, 1)]);
+            assert_eq!(x.next().1, b"m4");
+            assert!(x.event(Duration::from_millis(50)).is_none(), "nothing else");
+        }
+        assert!(c.event(Duration::from_millis(50)).is_none(), "nothing else");
+        drop((a, b, c));
+        srv.stop();
+        assert_eq!(leftovers(), Vec::<String>::new());
+        // The next start must not reuse the millisecond.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A member sending a fragmented message larger than the soft limit
+/// cannot read its own fragments before its call returns. It must be
+/// able to finish the message (corosync takes 64 MiB in one call): its
+/// flow-control word stays 0 until the last fragment, and only then
+/// turns to 2. Before, the word rose mid-message and libcpg gave up after
+/// a second of retries with CS_ERR_TRY_AGAIN.
+#[test]
+fn member_finishes_fragmented_message_above_soft_limit() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const FRAG: usize = 1_000_000;
+    const FRAGS: usize = 6;
+    let limits = Limits {
+        soft: 256 << 10,
+        hard: 64 << 20,
+        stall: Duration::from_secs(60),
+    };
+    let mut srv = Running::start(IpcMode::Shm, limits);
+    let mut c = Client::connect(&srv);
+    assert_eq!(c.error_of(&proto::join(&name("frag"), 88, 0)), CS_OK);
+    assert!(matches!(c.expect_event(), Event::Confchg { .. }));
+    let payload = vec![0x42u8; FRAG];
+    let mut resp = vec![0u8; 64];
+    for message in 0..2 {
+        for k in 0..FRAGS {
+            let kind = match k {
+                0 => proto::FRAG_FIRST,
+                k if k == FRAGS - 1 => proto::FRAG_LAST,
+                _ => proto::FRAG_CONTINUED,
+            };
+            let hdr = proto::partial_header(2, FRAG * FRAGS, FRAG, kind);
+            // As libcpg: the send backs off while the word is 1 or 2.
+            let sent = c.req.send(&[&hdr, &payload], 2);
+            if message == 1 && k == 0 {
+                // The server is congested by our own unread fragments: a
+                // new message is refused until we read.
+                assert_eq!(sent, Err(CsError::TryAgain), "first fragment of the second message");
+                break;
+            }
+            assert_eq!(sent, Ok(()), "message {message} fragment {k}");
+            let n = c.req.recv(&mut resp).unwrap();
+            assert_eq!(proto::res_header(&resp[..n]).unwrap().error, CS_OK, "fragment {k}");
+        }
+    }
+    assert_eq!(c.req.flow_control(), 2, "flow control on after the message");
+    for k in 0..FRAGS {
+        match c.next().0 {
+            Event::PartialDeliver { pid: 88, kind, .. } => {
+                assert_eq!(kind == proto::FRAG_LAST, k == FRAGS - 1, "fragment {k}")
+            }
+            other => panic!("fragment {k}: {other:?}"),
+        }
+    }
+    let start = Instant::now();
+    while c.req.flow_control() != 0 {
+        assert!(start.elapsed() < WAIT, "flow control not released");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(c);
     srv.stop();
     assert_eq!(leftovers(), Vec::<String>::new());
 }

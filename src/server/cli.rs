@@ -23,6 +23,8 @@ options:
   --stall-timeout SECS   disconnect a client whose queue stays above the soft
                          limit this long (default: 15)
   --max-connections N    connections served at once (default: 4096)
+  --busy-poll USECS      after a request, keep polling this long before
+                         sleeping (default: 50; 0: sleep at once)
   --service NAME         libqb service name to listen on (default: cpg)
   -f, --foreground       accepted for compatibility (always in the foreground)
   -v, --verbose          debug messages
@@ -77,6 +79,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--queue-hard" => c.limits.hard = number::<usize>(&opt, value())?.saturating_mul(1 << 20),
             "--stall-timeout" => c.limits.stall = Duration::from_secs(number(&opt, value())?),
             "--max-connections" => c.max_connections = number(&opt, value())?,
+            "--busy-poll" => c.busy_poll = Duration::from_micros(number(&opt, value())?),
             "--service" => c.service = value().ok_or("--service needs a value")?,
             other => return Err(format!("unknown option {other} (see --help)")),
         }
@@ -109,6 +112,8 @@ mod tests {
             "--allow-gid",
             "189",
             "-v",
+            "--busy-poll",
+            "0",
         ])
         .unwrap();
         assert_eq!(c.ipc, IpcMode::Socket);
@@ -116,6 +121,8 @@ mod tests {
         assert_eq!(c.allow_uids, vec![1000]);
         assert_eq!(c.allow_gids, vec![189]);
         assert!(c.verbose);
+        assert_eq!(c.busy_poll, Duration::ZERO);
+        assert_eq!(run(&[]).unwrap().busy_poll, Duration::from_micros(50));
         assert!(run(&["--nodeid", "0"]).is_err());
         assert!(run(&["--ipc", "mq"]).is_err());
         assert!(run(&["--bogus"]).is_err());

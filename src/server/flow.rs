@@ -11,7 +11,12 @@
 //!   most `soft / 2`. A connection whose own queue is above `soft / 2` is
 //!   exempt from the holding: it may be blocked in a synchronous call
 //!   behind its multicast, and holding it would keep it from ever reading
-//!   the events that keep the server congested;
+//!   the events that keep the server congested. Zero-copy multicasts
+//!   (ZC_EXECUTE) are synchronous and libcpg sends them whatever the word
+//!   says: while congested they get the CS_ERR_TRY_AGAIN reply instead
+//!   (as from corosync when its queue is full), exempt or not. A
+//!   connection in the middle of a fragmented message keeps its word at 0
+//!   until the last fragment (it cannot read its own fragments first);
 //! - **stall**: a connection whose queue stays above `soft` (above
 //!   `soft / 2` while congested, i.e. one that keeps the congestion going)
 //!   for `stall` is disconnected (its members get a PROCDOWN confchg);

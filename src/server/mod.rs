@@ -20,7 +20,7 @@ pub mod socket;
 pub mod transport;
 pub mod zc;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,12 +30,14 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::error::CsError;
 use crate::ipc::handshake::{self, Response};
 use crate::ipc::ring::data_file_size;
 use crate::ipc::sys;
+use crate::proto;
 use flow::{Limits, Verdict};
 use listener::Pending;
-use service::{ConnId, Outcome, Peer, Service};
+use service::{Admission, ConnId, IdMap, Outcome, Peer, Service};
 use transport::{Sent, Transport};
 
 /// Smallest buffer size offered: libcpg sizes its messages for 1 MiB
@@ -47,6 +49,8 @@ pub const MAX_MSG_SIZE: u32 = 64 << 20;
 const BATCH: usize = 64;
 /// Requests processed for a connection that is being closed.
 const FINAL_DRAIN: usize = 4096;
+/// Default of `Config::busy_poll` (`--busy-poll`).
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
 /// Time a client has to send its 24-byte connection request.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retry period while output is queued (rings give no wake-up on room).
@@ -84,6 +88,12 @@ pub struct Config {
     /// Connections served at once; more are refused with EMFILE.
     pub max_connections: usize,
     pub verbose: bool,
+    /// After handling a request, keep polling without sleeping this long
+    /// before blocking in epoll_wait (zero: never). A request/response
+    /// client (zero copy, fragments) or a ping-pong then finds the server
+    /// awake: no wake-up on either side, which on this class of machine
+    /// costs more than the work (see docs/benchmarks.md).
+    pub busy_poll: Duration,
 }
 
 impl Default for Config {
@@ -97,6 +107,7 @@ impl Default for Config {
             limits: Limits::default(),
             max_connections: 4096,
             verbose: false,
+            busy_poll: DEFAULT_BUSY_POLL,
         }
     }
 }
@@ -153,20 +164,26 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     signals: Option<OwnedFd>,
     service: Service,
-    conns: HashMap<ConnId, Slot>,
+    conns: IdMap<Slot>,
     next_id: ConnId,
     scratch: Vec<u8>,
     /// Connections that may have more requests waiting.
     ready: BTreeSet<ConnId>,
     /// Connections with queued output.
     backlog: BTreeSet<ConnId>,
-    /// Connections with event notification bytes to send.
-    notify: BTreeSet<ConnId>,
+    /// Connections with event notification bytes to send (may repeat).
+    notify: Vec<ConnId>,
+    /// Reused buffers (no allocation per message).
+    spare_events: Vec<(ConnId, service::Frame)>,
+    touched: Vec<ConnId>,
+    ids: Vec<ConnId>,
     pending: BTreeSet<ConnId>,
     to_close: Vec<(ConnId, String)>,
     congested: bool,
     accept_blocked: bool,
     uid: u32,
+    /// When the last request was handled (for busy polling).
+    last_request: Instant,
 }
 
 fn io_err(what: &'static str) -> impl Fn(io::Error) -> ServerError {
@@ -197,7 +214,7 @@ impl Server {
             .register(&mut SourceFd(&listener.as_raw_fd()), LISTENER, Interest::READABLE)
             .map_err(io_err("epoll_ctl"))?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io_err("eventfd"))?);
-        let service = Service::new(config.nodeid);
+        let service = Service::new(config.nodeid, service::ring_seq_now());
         log::notice(format_args!(
             "listening on @{} ({} IPC), node id {}",
             config.service,
@@ -215,17 +232,21 @@ impl Server {
             stop: Arc::new(AtomicBool::new(false)),
             signals: None,
             service,
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             next_id: 0,
             scratch: vec![0; data_file_size(MIN_MSG_SIZE as usize)],
             ready: BTreeSet::new(),
             backlog: BTreeSet::new(),
-            notify: BTreeSet::new(),
+            notify: Vec::new(),
+            spare_events: Vec::new(),
+            touched: Vec::new(),
+            ids: Vec::new(),
             pending: BTreeSet::new(),
             to_close: Vec::new(),
             congested: false,
             accept_blocked: false,
             uid: sys::geteuid(),
+            last_request: Instant::now(),
         })
     }
 
@@ -256,7 +277,11 @@ impl Server {
             if self.stop.load(Ordering::Acquire) {
                 break Ok(());
             }
-            if let Err(e) = self.poll.poll(&mut events, self.timeout()) {
+            let mut timeout = self.timeout();
+            if timeout != Some(Duration::ZERO) && self.last_request.elapsed() < self.config.busy_poll {
+                timeout = Some(Duration::ZERO);
+            }
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -458,7 +483,7 @@ impl Server {
         self.pending.remove(&id);
         self.ready.remove(&id);
         self.backlog.remove(&id);
-        self.notify.remove(&id);
+        self.notify.retain(|&n| n != id);
         let registry = self.poll.registry();
         match &slot {
             Slot::Pending(p) => {
@@ -522,7 +547,8 @@ impl Server {
                 log::debug(format_args!("connection {id}: waiting for the response channel"));
                 return;
             }
-            let hold = self.congested && !closing && self.config.limits.may_hold(c.queued);
+            let congested = self.congested && !closing;
+            let hold = congested && self.config.limits.may_hold(c.queued);
             let outcome = if let Some(h) = c.held.take() {
                 if hold {
                     c.held = Some(h);
@@ -540,11 +566,19 @@ impl Server {
                                 c.queued
                             ));
                         }
-                        if hold && Service::is_flow_controlled(frame) {
-                            c.held = Some(frame.to_vec());
-                            return;
+                        match Service::admission(frame) {
+                            // A synchronous multicast is refused rather than
+                            // held: its sender waits for the reply and could
+                            // not read the events that end the congestion.
+                            Admission::RefuseWhenCongested if congested => {
+                                Outcome::Reply(proto::error_response(0, CsError::TryAgain as i32).to_vec())
+                            }
+                            Admission::HoldWhenCongested if hold => {
+                                c.held = Some(frame.to_vec());
+                                return;
+                            }
+                            _ => self.service.handle(id, frame),
                         }
-                        self.service.handle(id, frame)
                     }
                     Ok(None) => {
                         log::debug(format_args!("connection {id}: no request pending"));
@@ -558,59 +592,85 @@ impl Server {
                     }
                 }
             };
+            self.last_request = Instant::now();
+            // The request's events are written and signalled before its
+            // reply: a client that dispatches when a call returns (libqb
+            // reads an event only once its notification byte is there)
+            // then finds them.
+            self.distribute();
+            if self.congested {
+                if let Some(Slot::Active(c)) = self.conns.get(&id) {
+                    c.transport.set_flow_control(self.fc_word(id));
+                }
+            }
             match outcome {
                 Outcome::NoReply => {}
                 Outcome::Disconnect => {
                     self.to_close.push((id, "client asked to disconnect".into()));
-                    self.distribute();
                     return;
                 }
                 Outcome::Reply(r) => {
-                    if c.replies.is_empty() {
-                        match c.transport.send_response(&r) {
-                            Ok(Sent::Done) => {}
-                            Ok(Sent::Later) => {
-                                log::debug(format_args!("connection {id}: response channel full, reply queued"));
-                                c.queued += r.len();
-                                c.replies.push_back(r);
-                                self.backlog.insert(id);
-                            }
-                            Err(e) => {
-                                if !closing {
-                                    self.to_close.push((id, format!("response channel: {e}")));
-                                }
-                            }
-                        }
-                    } else if !closing {
-                        c.queued += r.len();
-                        c.replies.push_back(r);
-                    }
+                    self.notify_all();
+                    self.reply(id, r, closing);
                 }
             }
-            self.distribute();
         }
         self.ready.insert(id);
         self.notify_all();
     }
 
+    /// Sends a reply, or queues it behind earlier ones.
+    fn reply(&mut self, id: ConnId, r: Vec<u8>, closing: bool) {
+        let Some(Slot::Active(c)) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if !c.replies.is_empty() {
+            if !closing {
+                c.queued += r.len();
+                c.replies.push_back(r);
+            }
+            return;
+        }
+        match c.transport.send_response(&r) {
+            Ok(Sent::Done) => {}
+            Ok(Sent::Later) => {
+                log::debug(format_args!("connection {id}: response channel full, reply queued"));
+                c.queued += r.len();
+                c.replies.push_back(r);
+                self.backlog.insert(id);
+            }
+            Err(e) => {
+                if !closing {
+                    self.to_close.push((id, format!("response channel: {e}")));
+                }
+            }
+        }
+    }
+
     /// Queues the service's new events on their connections and writes
     /// what fits.
     fn distribute(&mut self) {
-        let events = self.service.take_events();
-        if events.is_empty() {
+        if !self.service.has_events() {
             return;
         }
-        let mut touched = BTreeSet::new();
-        for (to, frame) in events {
+        let mut events = std::mem::take(&mut self.spare_events);
+        self.service.swap_events(&mut events);
+        let mut touched = std::mem::take(&mut self.touched);
+        for (to, frame) in events.drain(..) {
             if let Some(Slot::Active(c)) = self.conns.get_mut(&to) {
                 c.queued += frame.len();
                 c.events.push_back(frame);
-                touched.insert(to);
+                touched.push(to);
             }
         }
-        for id in touched {
+        self.spare_events = events;
+        touched.sort_unstable();
+        touched.dedup();
+        for &id in &touched {
             self.flush(id);
         }
+        touched.clear();
+        self.touched = touched;
     }
 
     /// Writes queued replies and events of one connection while there is
@@ -645,8 +705,8 @@ impl Server {
             self.to_close.push((id, format!("event channel: {e}")));
             return;
         }
-        if c.transport.has_unsent_notifications() {
-            self.notify.insert(id);
+        if c.transport.has_unsent_notifications() && self.notify.last() != Some(&id) {
+            self.notify.push(id);
         }
         if c.events.is_empty() && c.replies.is_empty() {
             self.backlog.remove(&id);
@@ -667,7 +727,13 @@ impl Server {
 
     /// Sends the event notification bytes owed, one send per connection.
     fn notify_all(&mut self) {
-        for id in std::mem::take(&mut self.notify) {
+        if self.notify.is_empty() {
+            return;
+        }
+        let mut ids = std::mem::take(&mut self.notify);
+        ids.sort_unstable();
+        ids.dedup();
+        for &id in &ids {
             let Some(Slot::Active(c)) = self.conns.get_mut(&id) else {
                 continue;
             };
@@ -675,11 +741,29 @@ impl Server {
                 // Socket full: the client reads them; retried from the timer.
                 Ok(()) if c.transport.has_unsent_notifications() => {
                     self.backlog.insert(id);
-                    self.notify.insert(id);
+                    self.notify.push(id);
                 }
                 Ok(()) => {}
                 Err(e) => self.to_close.push((id, format!("setup socket: {e}"))),
             }
+        }
+        ids.clear();
+        if self.notify.is_empty() {
+            self.notify = ids;
+        }
+    }
+
+    /// The flow-control word of a connection: 2 while congested, except
+    /// for one in the middle of a fragmented message. That sender cannot
+    /// read its own fragments before its call returns; raising its word
+    /// would stop it mid-message (libcpg gives up after 1 s) whenever its
+    /// message is larger than the soft limit, while letting it finish adds
+    /// at most one message to the queues (still bounded by the hard limit).
+    fn fc_word(&self, id: ConnId) -> i32 {
+        if self.congested && !self.service.sending_fragments(id) {
+            2
+        } else {
+            0
         }
     }
 
@@ -687,7 +771,7 @@ impl Server {
         self.congested = on;
         for (&id, slot) in &self.conns {
             if let Slot::Active(c) = slot {
-                c.transport.set_flow_control(if on { 2 } else { 0 });
+                c.transport.set_flow_control(self.fc_word(id));
                 if !on {
                     self.ready.insert(id);
                 }
@@ -704,7 +788,9 @@ impl Server {
         if self.accept_blocked {
             self.accept_all();
         }
-        for id in self.pending.iter().copied().collect::<Vec<_>>() {
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.extend(self.pending.iter());
+        for &id in &ids {
             if let Some(Slot::Pending(p)) = self.conns.get(&id) {
                 if p.deadline <= now {
                     log::debug(format_args!("connection {id}: no connection request in time"));
@@ -713,15 +799,21 @@ impl Server {
             }
         }
         self.reap();
-        for id in self.ready.iter().copied().collect::<Vec<_>>() {
+        ids.clear();
+        ids.extend(self.ready.iter());
+        for &id in &ids {
             self.pump(id, false);
         }
-        for id in self.backlog.iter().copied().collect::<Vec<_>>() {
+        ids.clear();
+        ids.extend(self.backlog.iter());
+        for &id in &ids {
             self.flush(id);
         }
         let limits = self.config.limits;
         let congested = self.congested;
-        for id in self.backlog.iter().copied().collect::<Vec<_>>() {
+        ids.clear();
+        ids.extend(self.backlog.iter());
+        for &id in &ids {
             let Some(Slot::Active(c)) = self.conns.get_mut(&id) else {
                 continue;
             };
@@ -741,6 +833,8 @@ impl Server {
                 }
             }
         }
+        ids.clear();
+        self.ids = ids;
         self.reap();
         self.notify_all();
         if self.congested

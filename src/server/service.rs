@@ -8,15 +8,42 @@
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use super::zc::{ZcTable, ZC_HEADER};
+use super::zc::ZcTable;
 use crate::error::{CsError, CS_OK};
 use crate::ipc::handshake::MSG_DISCONNECT;
 use crate::proto::{self, req, res, Address, GroupName, Request, RingId};
 
 /// Identifies one IPC connection; larger ids are newer connections.
 pub type ConnId = u64;
+
+/// Hashes ids the server hands out itself (connection ids, buffer and
+/// iteration tokens): one multiplication instead of SipHash, which was a
+/// tenth of the server's instructions per message. The keys are not chosen
+/// by clients, so there is no flooding to defend against.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+}
+
+/// A map keyed by server-made ids.
+pub type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// Largest event ever produced: the size of libcpg's receive buffer.
 pub const EVENT_MAX: usize = 1 << 20;
@@ -73,7 +100,7 @@ struct Conn {
     transitions: u64,
     initial_transitions: u64,
     assembly: Option<Assembly>,
-    iterations: HashMap<u64, Iteration>,
+    iterations: IdMap<Iteration>,
     zc: ZcTable,
 }
 
@@ -114,6 +141,20 @@ enum Record {
     },
 }
 
+/// How a request is admitted while the server is congested (see flow.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Not flow-controlled.
+    Always,
+    /// Adds to the ordered stream: left in the request ring (the sender's
+    /// later requests wait behind it) until the congestion ends.
+    HoldWhenCongested,
+    /// Adds to the ordered stream and its sender waits for the reply: the
+    /// generic CS_ERR_TRY_AGAIN reply (id 0), as corosync gives when its
+    /// queue has no room.
+    RefuseWhenCongested,
+}
+
 /// What to do after a request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -147,11 +188,21 @@ fn code(r: Result<(), CsError>) -> i32 {
     }
 }
 
+/// A ring sequence number for a server starting now: milliseconds since
+/// the epoch, so that it does not decrease across restarts (corosync keeps
+/// its ring id in a state file; cpgd has none) unless the clock goes back.
+pub fn ring_seq_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| (d.as_millis() as u64).max(1))
+}
+
 impl Service {
-    pub fn new(nodeid: u32) -> Service {
+    /// A service for node `nodeid` whose ring id is `{nodeid, ring_seq}`.
+    pub fn new(nodeid: u32, ring_seq: u64) -> Service {
         Service {
             nodeid,
-            ring_id: RingId { nodeid, seq: 1 },
+            ring_id: RingId { nodeid, seq: ring_seq },
             conns: BTreeMap::new(),
             members: Vec::new(),
             records: VecDeque::new(),
@@ -179,7 +230,7 @@ impl Service {
                 transitions: 0,
                 initial_transitions: 0,
                 assembly: None,
-                iterations: HashMap::new(),
+                iterations: IdMap::default(),
                 zc: ZcTable::default(),
             },
         );
@@ -203,19 +254,37 @@ impl Service {
         self.apply();
     }
 
+    /// Whether connection `id` is in the middle of a fragmented message
+    /// (PARTIAL_MCAST FIRST accepted, LAST not yet).
+    pub fn sending_fragments(&self, id: ConnId) -> bool {
+        self.conns.get(&id).is_some_and(|c| c.assembly.is_some())
+    }
+
     /// Takes the events produced so far, in order.
     pub fn take_events(&mut self) -> Vec<(ConnId, Frame)> {
         std::mem::take(&mut self.events)
     }
 
-    /// Requests that add to the ordered stream's volume and may be held
-    /// back while the server is congested.
-    pub fn is_flow_controlled(frame: &[u8]) -> bool {
-        frame.len() >= 4
-            && matches!(
-                i32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]),
-                req::MCAST | req::PARTIAL_MCAST | req::ZC_EXECUTE
-            )
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Swaps the events produced so far (in order) with `out`, which
+    /// should be empty: lets the caller reuse one buffer.
+    pub fn swap_events(&mut self, out: &mut Vec<(ConnId, Frame)>) {
+        std::mem::swap(&mut self.events, out);
+    }
+
+    /// How a request is admitted while the server is congested.
+    pub fn admission(frame: &[u8]) -> Admission {
+        if frame.len() < 4 {
+            return Admission::Always;
+        }
+        match i32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) {
+            req::MCAST | req::PARTIAL_MCAST => Admission::HoldWhenCongested,
+            req::ZC_EXECUTE => Admission::RefuseWhenCongested,
+            _ => Admission::Always,
+        }
     }
 
     /// Members of `group`, in membership order (reason 0).
@@ -378,14 +447,8 @@ impl Service {
             return;
         }
         let hdr = proto::deliver_header(&conn.group, nodeid, conn.pid, payload.len());
-        let mut frame = Vec::with_capacity(hdr.len() + payload.len());
-        frame.extend_from_slice(&hdr);
-        frame.extend_from_slice(payload);
         let group = conn.group;
-        self.records.push_back(Record::Deliver {
-            group,
-            frame: Arc::new(frame),
-        });
+        self.push_delivery(group, &hdr, payload);
     }
 
     fn partial(&mut self, id: ConnId, msglen: u32, kind: u32, payload: &[u8]) -> Result<(), CsError> {
@@ -398,9 +461,13 @@ impl Service {
         if conn.transitions != conn.initial_transitions {
             result = Err(CsError::Interrupt);
         }
-        result?;
         if proto::PARTIAL_DELIVER_HDR_LEN + payload.len() > EVENT_MAX {
-            return Err(CsError::TooBig);
+            result = result.and(Err(CsError::TooBig));
+        }
+        if let Err(e) = result {
+            // The library gives up on the message at the first error.
+            conn.assembly = None;
+            return Err(e);
         }
         // Keep every receiver's reassembly inside its buffer: fragments
         // must add up to the announced length (corosync forwards anything).
@@ -425,14 +492,8 @@ impl Service {
         }
         conn.assembly = (kind != proto::FRAG_LAST).then_some(next);
         let hdr = proto::partial_deliver_header(&conn.group, msglen, payload.len(), nodeid, conn.pid, kind);
-        let mut frame = Vec::with_capacity(hdr.len() + payload.len());
-        frame.extend_from_slice(&hdr);
-        frame.extend_from_slice(payload);
         let group = conn.group;
-        self.records.push_back(Record::Deliver {
-            group,
-            frame: Arc::new(frame),
-        });
+        self.push_delivery(group, &hdr, payload);
         Ok(())
     }
 
@@ -442,18 +503,29 @@ impl Service {
         if !conn.joined() {
             return Err(CsError::NotExist);
         }
-        let payload = conn.zc.payload(token, EVENT_MAX - proto::DELIVER_HDR_LEN)?;
-        debug_assert!(ZC_HEADER as usize + payload.len() <= ZC_HEADER as usize + EVENT_MAX);
-        let hdr = proto::deliver_header(&conn.group, nodeid, conn.pid, payload.len());
-        let mut frame = Vec::with_capacity(hdr.len() + payload.len());
-        frame.extend_from_slice(&hdr);
-        frame.extend_from_slice(&payload);
+        // Read from the client's file straight behind the header's room.
+        let hdr_len = proto::DELIVER_HDR_LEN;
+        let mut frame = conn.zc.read_mcast(token, EVENT_MAX - hdr_len, hdr_len)?;
+        let hdr = proto::deliver_header(&conn.group, nodeid, conn.pid, frame.len() - hdr_len);
+        frame[..hdr_len].copy_from_slice(&hdr);
         let group = conn.group;
         self.records.push_back(Record::Deliver {
             group,
             frame: Arc::new(frame),
         });
         Ok(())
+    }
+
+    /// Appends a DELIVER / PARTIAL_DELIVER record: `hdr` then a copy of
+    /// `payload` (which lives in the request buffer).
+    fn push_delivery(&mut self, group: GroupName, hdr: &[u8], payload: &[u8]) {
+        let mut frame = Vec::with_capacity(hdr.len() + payload.len());
+        frame.extend_from_slice(hdr);
+        frame.extend_from_slice(payload);
+        self.records.push_back(Record::Deliver {
+            group,
+            frame: Arc::new(frame),
+        });
     }
 
     /// The iteration order of corosync: walk the membership list; a group
@@ -550,6 +622,7 @@ impl Service {
                             c.group = GroupName::new(b"").expect("empty name");
                             c.pid = 0;
                             c.flags = 0;
+                            c.totem_sent = false;
                             c.assembly = None;
                         }
                     }
@@ -589,9 +662,11 @@ impl Service {
                 c.transitions += 1;
             }
         }
+        // Model v1's initial totem confchg: right after the joiner's own
+        // confchg, before anything else is delivered to it.
         let mut totem: Option<Frame> = None;
         for (&id, c) in self.conns.iter_mut().rev() {
-            if !c.finalized && c.flags & FLAG_INITIAL_TOTEM_CONF != 0 && !c.totem_sent {
+            if c.receives(group) && c.flags & FLAG_INITIAL_TOTEM_CONF != 0 && !c.totem_sent {
                 c.totem_sent = true;
                 let frame = totem
                     .get_or_insert_with(|| Arc::new(proto::totem_confchg_event(self.ring_id, &[self.nodeid])))
@@ -635,7 +710,7 @@ mod tests {
 
     #[test]
     fn join_mcast_leave_and_reset() {
-        let mut s = Service::new(1);
+        let mut s = Service::new(1, 1);
         s.connect(1, peer(100));
         let g = name("G");
         assert_eq!(err_of(&s.handle(1, &proto::join(&g, 100, 1))), CS_OK);
@@ -665,7 +740,7 @@ mod tests {
 
     #[test]
     fn empty_name_member_is_removed_on_exit() {
-        let mut s = Service::new(1);
+        let mut s = Service::new(1, 1);
         s.connect(1, peer(5));
         s.connect(2, peer(6));
         let e = name("");
@@ -680,7 +755,7 @@ mod tests {
 
     #[test]
     fn iteration_order_matches_corosync() {
-        let mut s = Service::new(1);
+        let mut s = Service::new(1, 1);
         let (g1, g2) = (name("G1"), name("G2"));
         for (id, pid, g) in [
             (1, 14085, g1),
@@ -723,7 +798,7 @@ mod tests {
 
     #[test]
     fn fragments_must_add_up() {
-        let mut s = Service::new(1);
+        let mut s = Service::new(1, 1);
         s.connect(1, peer(9));
         let g = name("F");
         s.handle(1, &proto::join(&g, 9, 0));
@@ -756,7 +831,7 @@ mod tests {
 
     #[test]
     fn unknown_ids_and_finalize() {
-        let mut s = Service::new(7);
+        let mut s = Service::new(7, 1);
         s.connect(1, peer(3));
         let o = s.handle(1, &proto::header_only(13));
         assert_eq!(err_of(&o), CsError::InvalidParam as i32);

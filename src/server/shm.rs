@@ -123,7 +123,7 @@ impl ShmTransport {
     }
 
     pub fn read_setup(&mut self) -> io::Result<bool> {
-        let mut scratch = [0u8; 4096];
+        let mut scratch = [0u8; 512];
         loop {
             match sys::recv(self.setup.as_raw_fd(), &mut scratch, libc::MSG_DONTWAIT) {
                 Ok(0) => return Ok(false),

@@ -10,9 +10,9 @@
 //! the server read outside the buffer or fault.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
+use super::service::IdMap;
 use crate::error::CsError;
 use crate::ipc::sys;
 
@@ -26,6 +26,9 @@ const OFF_MCAST: u64 = 16;
 const MAX_MAP_SIZE: u64 = 64 << 20;
 /// Buffers one connection may hold at a time (each keeps a descriptor).
 const MAX_BUFFERS: usize = 64;
+/// Bytes read speculatively with the header: small messages need one
+/// system call.
+const PREFETCH: usize = 16 << 10;
 /// Directories in which a client may create a zero-copy file.
 const DIRS: [&str; 3] = ["/dev/shm/", "/var/run/", "/run/"];
 
@@ -37,7 +40,7 @@ struct Buffer {
 /// The zero-copy buffers of one connection, by token.
 #[derive(Default)]
 pub struct ZcTable {
-    bufs: HashMap<u64, Buffer>,
+    bufs: IdMap<Buffer>,
 }
 
 /// Whether `path` names a file directly inside one of [`DIRS`].
@@ -82,30 +85,45 @@ impl ZcTable {
         self.bufs.remove(&token);
     }
 
-    /// The payload of the MCAST the client prepared in buffer `token`:
-    /// `msglen` at offset 48, payload from offset 56. `max_payload` bounds
-    /// the length (so the resulting event stays readable).
-    pub fn payload(&self, token: u64, max_payload: usize) -> Result<Vec<u8>, CsError> {
+    /// The MCAST the client prepared in buffer `token` (`msglen` at offset
+    /// 48, payload from offset 56) as a frame: `room` bytes for the
+    /// caller's header (at least the 40 of the MCAST header), then the
+    /// payload. Small messages take one `pread`, straight into the frame.
+    /// `max_payload` bounds the length (so the resulting event stays
+    /// readable).
+    pub fn read_mcast(&self, token: u64, max_payload: usize, room: usize) -> Result<Vec<u8>, CsError> {
+        const MCAST_HDR: usize = (ZC_HEADER - OFF_MCAST) as usize;
+        assert!(room >= MCAST_HDR);
         let buf = self.bufs.get(&token).ok_or(CsError::InvalidParam)?;
-        let mut hdr = [0u8; 40];
-        let got = sys::pread_full(&buf.file, OFF_MCAST, &mut hdr).map_err(|_| CsError::Library)?;
-        if got != hdr.len() {
+        let capacity = (buf.size - ZC_HEADER) as usize;
+        let guess = capacity.min(max_payload).min(PREFETCH);
+        let mut frame = vec![0u8; room + guess];
+        let got =
+            sys::pread_full(&buf.file, OFF_MCAST, &mut frame[room - MCAST_HDR..]).map_err(|_| CsError::Library)?;
+        if got < MCAST_HDR {
             return Err(CsError::InvalidParam);
         }
-        let msglen = u32::from_le_bytes([hdr[32], hdr[33], hdr[34], hdr[35]]) as u64;
-        if msglen > max_payload as u64 {
+        let at = room - MCAST_HDR + 32;
+        let msglen = u32::from_le_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]) as usize;
+        if msglen > max_payload {
             return Err(CsError::TooBig);
         }
-        if ZC_HEADER + msglen > buf.size {
+        if msglen > capacity {
             return Err(CsError::InvalidParam);
         }
-        let mut payload = vec![0u8; msglen as usize];
-        let got = sys::pread_full(&buf.file, ZC_HEADER, &mut payload).map_err(|_| CsError::Library)?;
-        if got != payload.len() {
+        let have = got - MCAST_HDR;
+        if msglen <= have {
+            frame.truncate(room + msglen);
+            return Ok(frame);
+        }
+        frame.resize(room + msglen, 0);
+        let rest = &mut frame[room + have..];
+        let got = sys::pread_full(&buf.file, ZC_HEADER + have as u64, rest).map_err(|_| CsError::Library)?;
+        if got != rest.len() {
             // The client shrank the file under us.
             return Err(CsError::InvalidParam);
         }
-        Ok(payload)
+        Ok(frame)
     }
 
     pub fn len(&self) -> usize {
@@ -148,13 +166,37 @@ mod tests {
         // msglen 10, payload "0123456789"
         sys::pwrite_all(&buf.file, 48, &10u32.to_le_bytes()).unwrap();
         sys::pwrite_all(&buf.file, 56, b"0123456789").unwrap();
-        assert_eq!(t.payload(77, 100).unwrap(), b"0123456789");
-        assert_eq!(t.payload(77, 5), Err(CsError::TooBig));
+        let f = t.read_mcast(77, 100, 50).unwrap();
+        assert_eq!((f.len(), &f[50..]), (60, &b"0123456789"[..]));
+        assert_eq!(t.read_mcast(77, 5, 40), Err(CsError::TooBig));
         // A length past the buffer is refused, not read.
         sys::pwrite_all(&t.bufs[&77].file, 48, &11u32.to_le_bytes()).unwrap();
-        assert_eq!(t.payload(77, 100), Err(CsError::InvalidParam));
-        assert_eq!(t.payload(78, 100), Err(CsError::InvalidParam));
+        assert_eq!(t.read_mcast(77, 100, 40), Err(CsError::InvalidParam));
+        assert_eq!(t.read_mcast(78, 100, 40), Err(CsError::InvalidParam));
         t.free(77);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn large_message_and_shrunk_file() {
+        let path = format!("/dev/shm/corosync_zerocopy-test-large-{}", std::process::id());
+        let len = 3 * PREFETCH + 5;
+        let size = ZC_HEADER + len as u64;
+        std::fs::write(&path, vec![0u8; size as usize]).unwrap();
+        let mut t = ZcTable::default();
+        t.alloc(&path, size, sys::getuid(), 9).expect("alloc");
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let file = &t.bufs[&9].file;
+        sys::pwrite_all(file, 48, &(len as u32).to_le_bytes()).unwrap();
+        sys::pwrite_all(file, 56, &payload).unwrap();
+        let f = t.read_mcast(9, len, 184).unwrap();
+        assert_eq!(f.len(), 184 + len);
+        assert!(f[184..] == payload[..]);
+        // Past the prefetch, then the client truncates the file.
+        sys::set_len(file, size - 10).unwrap();
+        assert_eq!(t.read_mcast(9, len, 184), Err(CsError::InvalidParam));
+        // A short message is still read whole from the shorter file.
+        sys::pwrite_all(file, 48, &7u32.to_le_bytes()).unwrap();
+        assert_eq!(&t.read_mcast(9, len, 40).unwrap()[40..], &payload[..7]);
     }
 }
