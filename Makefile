@@ -25,7 +25,8 @@ EVS_SO     := $(BUILD)/lib/libevs.so.4.0.0
 COROIPCC_SO := $(BUILD)/lib/libcoroipcc.so.4.0.0
 LIBS       := $(CPG_SO) $(COMMON_SO) $(EVS_SO) $(COROIPCC_SO)
 
-.PHONY: all rust deps demo examples bench check check-upstream check-rust check-abi check-c check-evs check-dropin check-install install clean
+.PHONY: all rust deps demo examples bench check check-upstream check-rust check-abi check-c check-evs check-dropin check-install install clean \
+        fuzz check-fuzz check-valgrind check-security
 
 # Servers the C suite runs against (see c-tests/run.sh --help).
 C_SERVERS ?= corosync-shm,corosync-socket
@@ -78,7 +79,8 @@ $(COROIPCC_SO):
 	ln -sf libcoroipcc.so.4.0.0 $(BUILD)/lib/libcoroipcc.so.4
 
 check: deps
-	$(MAKE) check-rust check-abi check-install check-c check-evs check-dropin check-upstream
+	$(MAKE) check-rust check-abi check-install check-c check-evs check-dropin check-upstream \
+	    check-security check-valgrind check-fuzz
 
 # Test dependencies (corosync, Debian's libcpg, iproute2), installed when missing.
 deps:
@@ -156,6 +158,27 @@ install: all
 # libcpg and ours must give the same outcome (c-tests/upstream/README.md).
 check-upstream: all
 	bash c-tests/upstream/run.sh
+
+# Fuzz targets for every decoder fed by the other side (fuzz/, cargo-fuzz):
+# each target runs FUZZ_SECONDS, one after the other; `make check` runs
+# FUZZ_CHECK_SECONDS each. fuzz/run.sh --merge adds finds to fuzz/corpus/.
+FUZZ_SECONDS ?= 30
+FUZZ_CHECK_SECONDS ?= 15
+fuzz:
+	bash fuzz/run.sh --seconds $(FUZZ_SECONDS)
+
+check-fuzz:
+	bash fuzz/run.sh --seconds $(FUZZ_CHECK_SECONDS)
+
+# Part of the C suite under valgrind memcheck with our library (corosync,
+# SHM): fails on any memory error or a definite leak in our library.
+check-valgrind: all
+	bash c-tests/valgrind.sh
+
+# Admission (--allow-uid/--allow-gid) and server trust (CS_ERR_SECURITY),
+# cpgd run as root and as nobody in private network namespaces.
+check-security: all
+	bash c-tests/security.sh
 
 # Installs into a scratch tree and builds a program there with pkg-config.
 check-install: all

@@ -25,6 +25,9 @@
 #                      (default <repo>/build/lib if it has libcpg.so.4, else the system one)
 #   CPG_OURS_LIBDIR    LD_LIBRARY_PATH for library "ours" (default <repo>/build/lib)
 #   CPGD_CMD           command that starts our own server in the foreground (cpgd hook)
+#   CPG_TEST_WRAPPER   command prefix for every test program (word-split), e.g.
+#                      valgrind with its options (c-tests/valgrind.sh); the test
+#                      also gets CPG_TEST_NAME=<test>
 #
 # Each test is linked with -lcpg; the library is chosen at run time: "ours" runs
 # it with LD_LIBRARY_PATH=$CPG_OURS_LIBDIR, "system" with no LD_LIBRARY_PATH.
@@ -284,7 +287,7 @@ run_one() {
     exec {ackfd}<>"$CTL_DIR/ack"
 
     local envs=(CPG_TEST_LIB="$lib" CPG_TEST_SERVER="$srv" CPG_TEST_DAEMON_PID="$CS_PID"
-                CPG_TEST_CTL="$CTL_DIR"
+                CPG_TEST_CTL="$CTL_DIR" CPG_TEST_NAME="$t"
                 CPG_LIB_A="$(lib_dir "$lib")")
     local other; other=$(other_lib "$lib")
     if lib_available "$other"; then envs+=(CPG_LIB_B="$(lib_dir "$other")"); else envs+=(CPG_LIB_B="$(lib_dir "$lib")"); fi
@@ -292,8 +295,10 @@ run_one() {
     if [ "$lib" = ours ]; then envs+=(LD_LIBRARY_PATH="$OURS_LIBDIR"); unset_ld=(); fi
 
     local start=$SECONDS
+    local wrap=()
+    [ -n "${CPG_TEST_WRAPPER:-}" ] && read -r -a wrap <<<"$CPG_TEST_WRAPPER"
     timeout -k 5 "$TEST_TIMEOUT" ip netns exec "$CS_NS" \
-        env "${unset_ld[@]}" "${envs[@]}" "$BUILD_DIR/$t" >"$RUN_LOG" 2>&1 </dev/null &
+        env "${unset_ld[@]}" "${envs[@]}" "${wrap[@]}" "$BUILD_DIR/$t" >"$RUN_LOG" 2>&1 </dev/null &
     local tpid=$! line old
     RUN_TPID=$tpid
     while kill -0 "$tpid" 2>/dev/null; do

@@ -11,7 +11,9 @@
 #![forbid(unsafe_code)]
 
 pub mod handles;
-mod reassembly;
+// Public only for the fuzz targets (fuzz/fuzz_targets/reassembly.rs).
+#[doc(hidden)]
+pub mod reassembly;
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -163,7 +165,13 @@ impl Cpg {
     /// Connects to the CPG service. `flags` are the model-v1 flags, sent
     /// with every join.
     pub fn connect(flags: u32, context: usize) -> Result<Cpg, CsError> {
-        let (requester, events) = ipc::connect(SERVICE, IPC_SIZE)?;
+        Cpg::connect_to(SERVICE, flags, context)
+    }
+
+    /// [`Cpg::connect`] to another service name (tests run private servers).
+    #[doc(hidden)]
+    pub fn connect_to(service: &str, flags: u32, context: usize) -> Result<Cpg, CsError> {
+        let (requester, events) = ipc::connect(service, IPC_SIZE)?;
         let wake = sys::eventfd().map_err(|_| CsError::NoResources)?;
         let (app_poll, app_fd) = if events.is_shm() {
             (None, events.natural_fd())
@@ -364,12 +372,20 @@ impl Cpg {
             .iter()
             .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
             .ok_or(CsError::TooBig)?;
+        // The request lock is held for the whole message: the fragments of
+        // two threads' messages on one handle must not interleave (the
+        // receivers reassemble per sending process), and a send that comes
+        // after `finalize` has told the server must fail, not vanish.
+        let mut req = self.req.lock();
+        if self.is_finalized() {
+            return Err(CsError::BadHandle);
+        }
         if total <= MAX_ATOMIC_MSG {
             let header = proto::mcast_header(guarantee, total);
             let mut frame: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
             frame.push(&header);
             frame.extend(parts.iter().filter(|p| !p.is_empty()));
-            return self.req.lock().send(&frame, 2);
+            return req.send(&frame, 2);
         }
         if total > u32::MAX as usize {
             return Err(CsError::TooBig);
@@ -384,34 +400,11 @@ impl Cpg {
                 } else {
                     proto::FRAG_CONTINUED
                 };
-                self.send_fragment(guarantee, total, kind, chunk)?;
+                send_fragment(&mut req, guarantee, total, kind, chunk)?;
                 sent += chunk.len();
             }
         }
         Ok(())
-    }
-
-    fn send_fragment(&self, guarantee: u32, total: usize, kind: u32, chunk: &[u8]) -> Result<(), CsError> {
-        let header = proto::partial_header(guarantee, total, chunk.len(), kind);
-        let mut buf = [0u8; proto::RES_HDR];
-        let mut tries = 0;
-        loop {
-            let result = {
-                let mut req = self.req.lock();
-                req.send(&[&header, chunk], 2).and_then(|()| req.recv(&mut buf))
-            };
-            match result {
-                Ok(n) => {
-                    let h = proto::res_header(&buf[..n]).ok_or(CsError::Library)?;
-                    return CsError::check(h.error);
-                }
-                Err(CsError::TryAgain) if tries < FRAGMENT_RETRIES => {
-                    tries += 1;
-                    std::thread::sleep(FRAGMENT_RETRY_SLEEP);
-                }
-                Err(e) => return Err(e),
-            }
-        }
     }
 
     /// Dispatches events to `sink` as `mode` says. The sink runs with no
@@ -435,7 +428,7 @@ impl Cpg {
             if self.is_finalized() {
                 return Err(CsError::BadHandle);
             }
-            let (got, mut buf) = {
+            let (got, mut buf, prepared) = {
                 let mut ev = self.ev.lock();
                 let mut buf = match ev.buf.take() {
                     Some(b) => b,
@@ -453,12 +446,20 @@ impl Cpg {
                         }
                     }
                 }
-                (got, buf)
+                // Fragments are reassembled while the event lock is still
+                // held, so that concurrent dispatchers add them in ring order.
+                let prepared = match &got {
+                    Ok(Some(n)) => Some(prepare(&mut ev.partial, &buf.as_mut()[..*n])),
+                    _ => None,
+                };
+                (got, buf, prepared)
             };
-            let result = match got {
-                Ok(Some(n)) => self.deliver(&mut buf.as_mut()[..n], sink).map(|()| true),
-                Ok(None) => Ok(false),
-                Err(e) => Err(e),
+            let result = match (got, prepared) {
+                (Ok(Some(n)), Some(p)) => p
+                    .and_then(|p| self.deliver(&mut buf.as_mut()[..n], p, sink))
+                    .map(|()| true),
+                (Ok(_), _) => Ok(false),
+                (Err(e), _) => Err(e),
             };
             self.ev.lock().buf.get_or_insert(buf);
             let delivered = match result {
@@ -481,13 +482,38 @@ impl Cpg {
         }
     }
 
-    /// Handles one event frame (with or without a callback).
-    fn deliver(&self, frame: &mut [u8], sink: &mut dyn FnMut(Callback<'_>)) -> Result<(), CsError> {
-        let event = match proto::event(frame) {
-            Ok(e) => e,
-            // A frame we cannot parse is consumed, as the C library does
-            // with unknown ids, and reported.
-            Err(_) => return Err(CsError::Library),
+    /// Runs the callback for one event frame, prepared by [`prepare`].
+    fn deliver(&self, frame: &mut [u8], prepared: Prepared, sink: &mut dyn FnMut(Callback<'_>)) -> Result<(), CsError> {
+        let event = match prepared {
+            Prepared::Event(e) => e,
+            Prepared::Incomplete => return Ok(()),
+            Prepared::Whole {
+                group,
+                nodeid,
+                pid,
+                mut data,
+            } => {
+                if data.as_ptr().align_offset(8) == 0 {
+                    sink(Callback::Deliver {
+                        group: &group,
+                        nodeid,
+                        pid,
+                        msg: &mut data,
+                    });
+                } else {
+                    // Keep the C library's 8-byte alignment promise.
+                    let mut aligned = AlignedBuf::try_new(data.len())?;
+                    aligned.as_mut().copy_from_slice(&data);
+                    drop(data);
+                    sink(Callback::Deliver {
+                        group: &group,
+                        nodeid,
+                        pid,
+                        msg: aligned.as_mut(),
+                    });
+                }
+                return Ok(());
+            }
         };
         match event {
             Event::Deliver {
@@ -503,37 +529,6 @@ impl Cpg {
                     msg: &mut frame[payload],
                 });
             }
-            Event::PartialDeliver {
-                group,
-                msglen,
-                nodeid,
-                pid,
-                kind,
-                payload,
-            } => {
-                let done = self.ev.lock().partial.add(nodeid, pid, kind, msglen, &frame[payload]);
-                if let Some(mut whole) = done {
-                    if whole.as_ptr().align_offset(8) == 0 {
-                        sink(Callback::Deliver {
-                            group: &group,
-                            nodeid,
-                            pid,
-                            msg: &mut whole,
-                        });
-                    } else {
-                        // Keep the C library's 8-byte alignment promise.
-                        let mut aligned = AlignedBuf::try_new(whole.len())?;
-                        aligned.as_mut().copy_from_slice(&whole);
-                        drop(whole);
-                        sink(Callback::Deliver {
-                            group: &group,
-                            nodeid,
-                            pid,
-                            msg: aligned.as_mut(),
-                        });
-                    }
-                }
-            }
             Event::Confchg {
                 group,
                 members,
@@ -546,12 +541,6 @@ impl Cpg {
                     left: &left,
                     joined: &joined,
                 });
-                if !left.is_empty() {
-                    let mut ev = self.ev.lock();
-                    for a in &left {
-                        ev.partial.forget(a.nodeid, a.pid);
-                    }
-                }
             }
             Event::TotemConfchg { ring_id, members } => {
                 sink(Callback::TotemConfchg {
@@ -559,7 +548,7 @@ impl Cpg {
                     members: &members,
                 });
             }
-            Event::Unknown(_) => return Err(CsError::Library),
+            Event::PartialDeliver { .. } | Event::Unknown(_) => return Err(CsError::Library),
         }
         Ok(())
     }
@@ -586,6 +575,74 @@ impl Cpg {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
             Err(_) => Err(CsError::Library),
+        }
+    }
+}
+
+/// An event frame after the steps that must run in ring order.
+enum Prepared {
+    Event(Event),
+    /// The last fragment of a message: the whole message.
+    Whole {
+        group: GroupName,
+        nodeid: u32,
+        pid: u32,
+        data: Vec<u8>,
+    },
+    /// A fragment that did not complete a message (no callback).
+    Incomplete,
+}
+
+/// Decodes an event and feeds the reassembly; runs under the event lock.
+/// A frame we cannot parse is consumed, as the C library does with unknown
+/// ids, and reported as `Library`.
+fn prepare(partial: &mut Reassembly, frame: &[u8]) -> Result<Prepared, CsError> {
+    let event = proto::event(frame).map_err(|_| CsError::Library)?;
+    Ok(match event {
+        Event::PartialDeliver {
+            group,
+            msglen,
+            nodeid,
+            pid,
+            kind,
+            payload,
+        } => match partial.add(nodeid, pid, kind, msglen, &frame[payload]) {
+            Some(data) => Prepared::Whole {
+                group,
+                nodeid,
+                pid,
+                data,
+            },
+            None => Prepared::Incomplete,
+        },
+        Event::Confchg { ref left, .. } => {
+            for a in left {
+                partial.forget(a.nodeid, a.pid);
+            }
+            Prepared::Event(event)
+        }
+        Event::Unknown(_) => return Err(CsError::Library),
+        other => Prepared::Event(other),
+    })
+}
+
+/// One fragment of a large multicast: a synchronous PARTIAL_MCAST, retried
+/// under flow control as the C library does (the caller holds the lock).
+fn send_fragment(req: &mut Requester, guarantee: u32, total: usize, kind: u32, chunk: &[u8]) -> Result<(), CsError> {
+    let header = proto::partial_header(guarantee, total, chunk.len(), kind);
+    let mut buf = [0u8; proto::RES_HDR];
+    let mut tries = 0;
+    loop {
+        match req.send(&[&header, chunk], 2).and_then(|()| req.recv(&mut buf)) {
+            Ok(n) => {
+                let h = proto::res_header(&buf[..n]).ok_or(CsError::Library)?;
+                return CsError::check(h.error);
+            }
+            Err(CsError::TryAgain) if tries < FRAGMENT_RETRIES => {
+                tries += 1;
+                std::thread::sleep(FRAGMENT_RETRY_SLEEP);
+            }
+            Err(e) => return Err(e),
         }
     }
 }

@@ -8,10 +8,6 @@ use std::collections::HashMap;
 
 use crate::proto::{FRAG_CONTINUED, FRAG_FIRST, FRAG_LAST};
 
-/// Up-front reservation cap; larger messages grow as fragments arrive,
-/// so a bogus length costs no memory until data backs it.
-const RESERVE_CAP: usize = 64 << 20;
-
 struct Assembly {
     msglen: u32,
     data: Vec<u8>,
@@ -28,18 +24,20 @@ impl Reassembly {
     pub fn add(&mut self, nodeid: u32, pid: u32, kind: u32, msglen: u32, frag: &[u8]) -> Option<Vec<u8>> {
         let key = (nodeid, pid);
         if kind == FRAG_FIRST {
-            let mut data = Vec::new();
-            if data.try_reserve_exact((msglen as usize).min(RESERVE_CAP)).is_err() {
-                self.open.remove(&key);
-                return None;
-            }
-            self.open.insert(key, Assembly { msglen, data });
+            self.open.insert(
+                key,
+                Assembly {
+                    msglen,
+                    data: Vec::new(),
+                },
+            );
         } else if kind != FRAG_CONTINUED && kind != FRAG_LAST {
             self.open.remove(&key);
             return None;
         }
         let asm = self.open.get_mut(&key)?;
-        if asm.data.len() + frag.len() > asm.msglen as usize || asm.data.try_reserve(frag.len()).is_err() {
+        let need = asm.data.len() + frag.len();
+        if need > asm.msglen as usize || !grow(&mut asm.data, need, asm.msglen as usize) {
             self.open.remove(&key);
             return None;
         }
@@ -62,6 +60,17 @@ impl Reassembly {
     fn pending(&self) -> usize {
         self.open.len()
     }
+}
+
+/// Makes room for `need` bytes: capacity doubles, but never past the
+/// announced length, so memory stays below both `msglen` and twice the
+/// bytes received (a hostile length alone costs nothing).
+fn grow(data: &mut Vec<u8>, need: usize, msglen: usize) -> bool {
+    if need <= data.capacity() {
+        return true;
+    }
+    let target = (data.capacity() * 2).max(need).min(msglen);
+    data.try_reserve_exact(target - data.len()).is_ok()
 }
 
 #[cfg(test)]
@@ -103,8 +112,20 @@ mod tests {
         r.add(1, 10, FRAG_FIRST, 6, b"ab");
         r.forget(1, 10);
         assert_eq!(r.add(1, 10, FRAG_LAST, 6, b"cdef"), None);
-        // A hostile length reserves at most the cap.
+        // A hostile length reserves nothing beyond the data received
+        // (found by fuzz/fuzz_targets/reassembly.rs: it reserved 64 MiB).
         assert_eq!(r.add(2, 2, FRAG_FIRST, u32::MAX, b"a"), None);
         assert_eq!(r.pending(), 1);
+        assert!(r.open[&(2, 2)].data.capacity() <= 2);
+        for _ in 0..100 {
+            assert_eq!(r.add(2, 2, FRAG_CONTINUED, u32::MAX, &[7u8; 1000]), None);
+            let asm = &r.open[&(2, 2)];
+            assert!(asm.data.capacity() <= 2 * asm.data.len());
+        }
+        // Capacity never exceeds the announced length.
+        r.add(3, 3, FRAG_FIRST, 1500, &[1u8; 1000]);
+        r.add(3, 3, FRAG_CONTINUED, 1500, &[1u8; 10]);
+        assert!(r.open[&(3, 3)].data.capacity() <= 1500);
+        assert_eq!(r.add(3, 3, FRAG_LAST, 1500, &[1u8; 490]).map(|v| v.len()), Some(1500));
     }
 }

@@ -138,12 +138,13 @@ pub fn connect(service: &str, max_msg_size: u32) -> Result<(Requester, Events), 
     let mut resp = vec![0u8; handshake::RESPONSE_LEN];
     let cred = recv_exact_with_cred(&sock, &mut resp, HANDSHAKE_TIMEOUT)?;
     let _ = sys::set_passcred(&sock, false);
+    // Nothing an untrusted server says is believed, its refusals included.
+    if !server_trusted(cred) {
+        return Err(CsError::Security);
+    }
     let resp = handshake::decode_response(&resp).ok_or(CsError::Library)?;
     if resp.error != 0 {
         return Err(CsError::from_neg_errno(resp.error).err().unwrap_or(CsError::Library));
-    }
-    if !server_trusted(cred) {
-        return Err(CsError::Security);
     }
     let server_pid = cred.map(|c| c.pid).unwrap_or(0);
     match resp.connection_type {

@@ -263,7 +263,8 @@ impl Ring {
         let sem = self.sem_word();
         let started = Instant::now();
         let deadline = sys::realtime_deadline(timeout);
-        let mut cur = sem.fetch_add(WAITER, Ordering::Relaxed) + WAITER;
+        // The waiter count is the peer's to corrupt too: wrap, never trap.
+        let mut cur = sem.fetch_add(WAITER, Ordering::Relaxed).wrapping_add(WAITER);
         loop {
             if cur as u32 == 0 {
                 match sys::futex_wait_abs(self.sem_futex(), 0, Some(deadline)) {
@@ -274,7 +275,7 @@ impl Ring {
                         let mut cur = sem.load(Ordering::Relaxed);
                         loop {
                             let (next, took) = if cur as u32 != 0 {
-                                (cur - 1 - WAITER, true)
+                                (cur.wrapping_sub(1 + WAITER), true)
                             } else {
                                 (cur.wrapping_sub(WAITER), false)
                             };
@@ -287,7 +288,8 @@ impl Ring {
                 }
                 cur = sem.load(Ordering::Relaxed);
             } else {
-                match sem.compare_exchange_weak(cur, cur - 1 - WAITER, Ordering::Acquire, Ordering::Relaxed) {
+                match sem.compare_exchange_weak(cur, cur.wrapping_sub(1 + WAITER), Ordering::Acquire, Ordering::Relaxed)
+                {
                     Ok(_) => return true,
                     Err(now) => cur = now,
                 }
@@ -584,6 +586,31 @@ mod tests {
         let mut buf = [0u8; 16];
         assert_eq!(server.read_taken(&mut buf), Ok(4));
         assert_eq!(&buf[..4], b"ping");
+    }
+
+    #[test]
+    fn corrupt_waiter_count_does_not_trap() {
+        // Found by fuzz/fuzz_targets/ring.rs: a peer that sets the waiter
+        // half of the semaphore to all ones made the timed wait overflow
+        // (a panic where overflow checks are on).
+        let (_dir, server, client) = pair(4096);
+        server.sem_word().store(0xffff_ffff << 32, Ordering::SeqCst);
+        assert!(!server.take_timeout(Duration::from_millis(2)));
+        assert_eq!(server.sem_word().load(Ordering::SeqCst), 0xffff_ffff << 32);
+        client.write(&[b"x"]).unwrap();
+        assert!(server.take_timeout(Duration::from_millis(2)));
+        assert_eq!(server.sem_word().load(Ordering::SeqCst), 0xffff_ffff << 32);
+        // A post while we wait with the wrapped count: the poster sees no
+        // waiter, so the value is taken when the wait deregisters.
+        let took = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(10));
+                client.write(&[b"y"]).unwrap();
+            });
+            server.take_timeout(Duration::from_millis(100))
+        });
+        assert!(took || server.try_take(), "the posted value was lost");
+        assert_eq!(server.sem_word().load(Ordering::SeqCst), 0xffff_ffff << 32);
     }
 
     #[test]
