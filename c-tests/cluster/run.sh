@@ -42,6 +42,8 @@ SYSTEM_LIB=/usr/lib/x86_64-linux-gnu/libcpg.so.4
 TESTS_TABLE="
 total_order     corosync        ours,system
 node_kill       corosync        ours,system
+partition       corosync        ours,system
+frag_kill       corosync,cpgd   ours,system
 "
 
 BUILD_DIR=""; SERVERS=""; LIBS=""; ONLY=""; NODES=3; TEST_TIMEOUT=240; LIST=0; VERBOSE=0
@@ -97,7 +99,7 @@ for t in $ALL_TESTS; do
        [ "$out" -nt "$REPO/c-tests/tap.h" ] && [ "$out" -nt "$REPO/include/corosync/cpg.h" ]; then
         continue
     fi
-    if ! "$CC" "${CFLAGS_T[@]}" -o "$out" "$HERE/$t.c" -L"$OURS_LIBDIR" -lcpg >"$out.buildlog" 2>&1; then
+    if ! "$CC" "${CFLAGS_T[@]}" -o "$out" "$HERE/$t.c" -L"$OURS_LIBDIR" -lcpg -lpthread >"$out.buildlog" 2>&1; then
         BUILD_ERR[$t]=1
         echo "# build of $t failed:" >&2
         sed 's/^/#   /' "$out.buildlog" | head -30 >&2
