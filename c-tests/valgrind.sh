@@ -39,7 +39,7 @@ mkdir -p "$VGDIR"
 # the thread hammer runs longer: valgrind serialises its threads
 export CPG_HAMMER_MS=${CPG_HAMMER_MS:-8000}
 export CPG_TEST_WRAPPER="valgrind --tool=memcheck --error-exitcode=0 --errors-for-leak-kinds=none \
---leak-check=full --show-leak-kinds=definite --num-callers=40 --track-origins=yes \
+--leak-check=full --show-leak-kinds=definite --num-callers=40 --track-origins=yes --fullpath-after= \
 --suppressions=$HERE/valgrind.supp --log-file=$VGDIR/%q{CPG_TEST_NAME}.%p.log"
 bash "$HERE/run.sh" --server "$SERVER" --lib ours --only "$VG_TESTS" --timeout 600 "$OUT"
 suite=$?
@@ -55,10 +55,11 @@ for t in ${VG_TESTS//,/ }; do
         e=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$f" | tail -1)
         errs=$((errs + ${e:-0}))
         # one leak record: the "definitely lost" line and its stack, up to a blank line
-        read -r o x < <(awk '
+        # ours: a frame in our sources (full paths), our Rust crate, or our .so
+        read -r o x < <(awk -v src="$REPO/src/" '
             /definitely lost in loss record/ { inrec=1; bytes=$2; gsub(",", "", bytes); ours=0; next }
             inrec && /^==[0-9]+== *$/ { if (ours) o += bytes; else x += bytes; inrec=0; next }
-            inrec && /(libcpg\.so|libcorosync_common\.so|cpg_rs::)/ { ours=1 }
+            inrec && (index($0, src) || /(libcpg\.so|libcorosync_common\.so|cpg_rs::)/) { ours=1 }
             END { if (inrec) { if (ours) o += bytes; else x += bytes }; print o+0, x+0 }' "$f")
         ours=$((ours + o)); other=$((other + x))
     done
