@@ -431,7 +431,9 @@ int main(int argc, char **argv)
 				per[i] += sent[i][t];
 			}
 		t_note("%u messages sent with CS_OK (per handle: %u %u %u %u)", total, per[0], per[1], per[2], per[3]);
-		CHECK("messages_sent", per[0] >= 5 && per[1] >= 5 && per[2] >= 5 && per[3] >= 5,
+		/* handles 0 and 1 are finalized early (after a quarter and a half of
+		 * the run: under valgrind only a few sends get in); 2 and 3 live on */
+		CHECK("messages_sent", per[2] >= 5 && per[3] >= 5,
 		      "too few messages: %u %u %u %u", per[0], per[1], per[2], per[3]);
 	}
 	CHECK_RC("finalize_handle0", fin_rc[0], CS_OK);
