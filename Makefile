@@ -26,7 +26,7 @@ COROIPCC_SO := $(BUILD)/lib/libcoroipcc.so.4.0.0
 LIBS       := $(CPG_SO) $(COMMON_SO) $(EVS_SO) $(COROIPCC_SO)
 
 .PHONY: all rust deps demo examples bench check check-upstream check-rust check-abi check-c check-evs check-dropin check-install install clean \
-        fuzz check-fuzz check-valgrind check-security
+        fuzz check-fuzz check-valgrind check-security check-cluster
 
 # Servers the C suite runs against (see c-tests/run.sh --help).
 C_SERVERS ?= corosync-shm,corosync-socket
@@ -80,7 +80,7 @@ $(COROIPCC_SO):
 
 check: deps
 	$(MAKE) check-rust check-abi check-install check-c check-evs check-dropin check-upstream \
-	    check-security check-valgrind check-fuzz
+	    check-security check-valgrind check-cluster check-fuzz
 
 # Test dependencies (corosync, Debian's libcpg, iproute2), installed when missing.
 deps:
@@ -169,6 +169,11 @@ fuzz:
 
 check-fuzz:
 	bash fuzz/run.sh --seconds $(FUZZ_CHECK_SECONDS)
+
+# Faults on a 3-node corosync cluster in network namespaces, and on cpgd
+# (c-tests/cluster; root, skipped visibly otherwise).
+check-cluster: all
+	bash c-tests/cluster/run.sh
 
 # Part of the C suite under valgrind memcheck with our library (corosync,
 # SHM): fails on any memory error or a definite leak in our library.

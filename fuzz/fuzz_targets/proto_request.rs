@@ -15,7 +15,7 @@ fn inside(frame: &[u8], part: &[u8]) -> bool {
 
 fuzz_target!(|data: &[u8]| {
     let _budget = Budget::new(data.len(), 4096, 2);
-    let _ = Service::is_flow_controlled(data);
+    let _ = Service::admission(data);
     match proto::request(data) {
         Request::Join { group, pid, flags } => {
             assert_eq!(

@@ -220,7 +220,7 @@ fn check_reply(b: &[u8]) {
 fuzz_target!(|data: &[u8]| {
     let budget = Budget::new(data.len(), 8 << 20, 512);
     let mut input = Input::new(data);
-    let mut s = Service::new(1 + input.u8() as u32 % 3);
+    let mut s = Service::new(1 + input.u8() as u32 % 3, 1);
     let mut st = State {
         conns: Vec::new(),
         next_id: 1,
