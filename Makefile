@@ -20,7 +20,7 @@ CPG_SO     := $(BUILD)/lib/libcpg.so.4.1.0
 COMMON_SO  := $(BUILD)/lib/libcorosync_common.so.4.0.0
 LIBS       := $(CPG_SO) $(COMMON_SO)
 
-.PHONY: all rust deps demo examples bench check check-upstream check-rust check-abi check-c check-dropin check-install install clean
+.PHONY: all rust deps demo examples bench check check-upstream check-rust check-abi check-c check-dropin check-install check-cluster install clean
 
 # Servers the C suite runs against (see c-tests/run.sh --help).
 C_SERVERS ?= corosync-shm,corosync-socket
@@ -59,7 +59,7 @@ $(CPG_SO): $(BUILD)/obj/libcpg.o $(EXPORTS)/libcpg.versions $(COMMON_SO)
 	ln -sf libcpg.so.4 $(BUILD)/lib/libcpg.so
 
 check: deps
-	$(MAKE) check-rust check-abi check-install check-c check-dropin check-upstream
+	$(MAKE) check-rust check-abi check-install check-c check-dropin check-upstream check-cluster
 
 # Test dependencies (corosync, Debian's libcpg, iproute2), installed when missing.
 deps:
@@ -125,6 +125,14 @@ install: all
 # libcpg and ours must give the same outcome (c-tests/upstream/README.md).
 check-upstream: all
 	bash c-tests/upstream/run.sh
+
+# Faults and load on a real 3-node corosync cluster (network namespaces)
+# and on cpgd: node kill/restart, partition/heal, members killed mid-send,
+# daemons killed under load, a flood against a slow receiver
+# (c-tests/cluster/README.md, docs/reliability.md). Needs root.
+check-cluster: all
+	@if [ "$$(id -u)" = 0 ]; then bash c-tests/cluster/run.sh; \
+	else echo "SKIP: check-cluster needs root (network namespaces, private corosync daemons)"; fi
 
 # Installs into a scratch tree and builds a program there with pkg-config.
 check-install: all
