@@ -15,12 +15,12 @@
  *   'F' the handle was finalized after an error (rc; /dev/shm entries of this
  *       process that remain)
  *   'J' (re)initialize + join done (rc)
- *   'X' per-sender statistics, on quit
+ *   'X' per-sender statistics, on quit ('Y': the same, on request)
  *
  * Commands from the coordinator (one byte): 'G' start sending (every
  * interval ms, 0 = as fast as possible), 'S' stop sending, 'M' send one
- * message, 'I' initialize and join again (after an error), 'Q' report and
- * exit.
+ * message, 'I' initialize and join again (after an error), 'Y' report the
+ * statistics so far, 'Q' report and exit.
  */
 #ifndef CPG_CLUSTER_MEMBER_H
 #define CPG_CLUSTER_MEMBER_H
@@ -269,7 +269,7 @@ static void m_dead(cs_error_t rc, const char *what)
 	m_emit(&e);
 }
 
-static void m_send_one(void)
+static cs_error_t m_send_one(void)
 {
 	unsigned char buf[65536];
 	struct iovec iov;
@@ -291,6 +291,7 @@ static void m_send_one(void)
 	} else {
 		m_dead(rc, "cpg_mcast_joined");
 	}
+	return rc;
 }
 
 static int cl_member_main(struct cl_proc *self, void *arg)
@@ -331,6 +332,11 @@ static int cl_member_main(struct cl_proc *self, void *arg)
 				m_send_one();
 			else if (c == 'I' && !M_.alive)
 				m_start();
+			else if (c == 'Y') {
+				struct cl_ev y = M_.x;
+				y.type = 'Y';
+				m_emit(&y);
+			}
 		}
 		if (M_.alive && pf[1].revents) {
 			cs_error_t rc = cpg_dispatch(M_.h, CS_DISPATCH_ALL);
@@ -338,8 +344,9 @@ static int cl_member_main(struct cl_proc *self, void *arg)
 				m_dead(rc, "cpg_dispatch");
 		}
 		if (sending && M_.alive && t_now_ms() >= next_send) {
-			m_send_one();
-			next_send = t_now_ms() + M_.cfg.interval_ms;
+			cs_error_t rc = m_send_one();
+			/* flow control: back off a millisecond */
+			next_send = t_now_ms() + (rc == CS_ERR_TRY_AGAIN && !M_.cfg.interval_ms ? 1 : M_.cfg.interval_ms);
 		}
 	}
 	/* drain what is there, then report */

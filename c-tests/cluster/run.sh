@@ -8,10 +8,12 @@
 #   --server S[,S...]    corosync (a cluster of --nodes nodes, harness/cluster.sh),
 #                        cpgd (one target/release/cpgd, harness/corosync.sh)
 #                        (default: both)
-#   --lib L[,L...]       ours, system (default: both; see TESTS below)
+#   --lib L[,L...]       ours, system (default: both; see TESTS_TABLE below)
 #   --only T[,T...]      run only these tests
 #   --nodes N            cluster size (default 3)
 #   --timeout SECS       per-test limit (default 240)
+#   --all-libs           run each test with every --lib, also where the table
+#                        below leaves a library out
 #   --list               list the tests
 #   -v, --verbose        print every test's output
 #
@@ -21,8 +23,9 @@
 #
 # Every test is a coordinator program (cl.h) that forks member processes into
 # the nodes' namespaces and asks this driver for faults through the fifos in
-# $CPG_TEST_CTL: "kill K", "start K", "partition K", "heal K",
-# "wait COUNT SECS [K...]", "pid K" (reply "ok ..." / "error ...").  After
+# $CPG_TEST_CTL: "kill K", "start K", "pause K", "resume K", "partition K", "heal K",
+# "wait COUNT SECS [K...]", "pid K", "fcstats K" (corosync's flow-control
+# switch count for node K's CPG connections) (reply "ok ..." / "error ...").  After
 # each test: no process may be left in a node's namespace, every daemon must
 # have released its /dev/shm connection directories, and the cluster is
 # brought back to full membership (a failure otherwise).
@@ -38,15 +41,20 @@ OURS_LIBDIR=${CPG_OURS_LIBDIR:-$REPO/build/lib}
 CPGD=${CPGD:-$REPO/target/release/cpgd}
 SYSTEM_LIB=/usr/lib/x86_64-linux-gnu/libcpg.so.4
 
-# test   servers          libraries
+# test           server:libraries ...
+# (flood with Debian's library on corosync is left out: whether corosync's
+# totem-queue flow control engages at all in a run is load-dependent there,
+# so its flow-control check would be flaky; docs/reliability.md has a run)
 TESTS_TABLE="
-total_order     corosync        ours,system
-node_kill       corosync        ours,system
-partition       corosync        ours,system
-frag_kill       corosync,cpgd   ours,system
+total_order     corosync:ours,system
+node_kill       corosync:ours,system
+partition       corosync:ours,system
+frag_kill       corosync:ours,system  cpgd:ours,system
+daemon_restart  corosync:ours,system  cpgd:ours,system
+flood           corosync:ours         cpgd:ours,system
 "
 
-BUILD_DIR=""; SERVERS=""; LIBS=""; ONLY=""; NODES=3; TEST_TIMEOUT=240; LIST=0; VERBOSE=0
+BUILD_DIR=""; SERVERS=""; LIBS=""; ONLY=""; NODES=3; TEST_TIMEOUT=240; LIST=0; VERBOSE=0; ALL_LIBS=0
 die() { echo "cluster/run.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,8 +64,9 @@ while [ $# -gt 0 ]; do
         --nodes) NODES=$2; shift 2 ;;
         --timeout) TEST_TIMEOUT=$2; shift 2 ;;
         --list) LIST=1; shift ;;
+        --all-libs) ALL_LIBS=1; shift ;;
         -v|--verbose) VERBOSE=1; shift ;;
-        -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $1" ;;
         *) [ -z "$BUILD_DIR" ] || die "more than one build dir"; BUILD_DIR=$1; shift ;;
     esac
@@ -68,17 +77,22 @@ LIBS=${LIBS:-ours system}
 case "$NODES" in [2-9]) ;; *) die "--nodes must be 2..9" ;; esac
 
 ALL_TESTS=$(echo "$TESTS_TABLE" | awk 'NF {print $1}')
-if [ $LIST = 1 ]; then echo "$TESTS_TABLE" | awk 'NF {printf "%-16s servers %-16s libraries %s\n", $1, $2, $3}'; exit 0; fi
+if [ $LIST = 1 ]; then echo "$TESTS_TABLE" | awk 'NF {l = $1; for (i = 2; i <= NF; i++) l = l "  " $i; print l}'; exit 0; fi
 for t in $ONLY; do
     case " $(echo $ALL_TESTS) " in *" $t "*) ;; *) die "no such test: $t" ;; esac
 done
-test_servers() { echo "$TESTS_TABLE" | awk -v t="$1" '$1 == t {print $2}' | tr , ' '; }
-test_libs() { echo "$TESTS_TABLE" | awk -v t="$1" '$1 == t {print $3}' | tr , ' '; }
+# the libraries TEST runs with on SERVER (empty: not on that server)
+test_libs() {
+    echo "$TESTS_TABLE" | awk -v t="$1" -v s="$2" '$1 == t {for (i = 2; i <= NF; i++) {split($i, a, ":"); if (a[1] == s) print a[2]}}' | tr , ' '
+}
 selected() { # selected TEST SERVER LIB
     local t=$1 s=$2 l=$3
     if [ -n "$ONLY" ]; then case " $ONLY " in *" $t "*) ;; *) return 1 ;; esac; fi
-    case " $(test_servers "$t") " in *" $s "*) ;; *) return 1 ;; esac
-    case " $(test_libs "$t") " in *" $l "*) ;; *) return 1 ;; esac
+    if [ "$ALL_LIBS" = 1 ]; then
+        [ -n "$(test_libs "$t" "$s")" ]
+        return
+    fi
+    case " $(test_libs "$t" "$s") " in *" $l "*) ;; *) return 1 ;; esac
     return 0
 }
 
@@ -145,17 +159,22 @@ run_test() {
     [ -n "${CL_SCALE:-}" ] && envs+=(CL_SCALE="$CL_SCALE")
     # shellcheck disable=SC2046
     local libenv=($(lib_env "$lib"))
-    local start=$SECONDS line reply
+    local start=$SECONDS line part="" pending=""
     timeout -k 5 "$TEST_TIMEOUT" env "${libenv[@]}" "${envs[@]}" "$BUILD_DIR/$t" >"$RUN_LOG" 2>&1 </dev/null &
     RUN_TPID=$!
     while kill -0 "$RUN_TPID" 2>/dev/null; do
-        if read -r -t 0.2 -u "$reqfd" line; then
+        # a read that times out mid-line keeps what it consumed in $part:
+        # carry it over, or the next request loses its first bytes
+        if IFS= read -r -t 0.2 -u "$reqfd" part; then
+            line=$pending$part; pending=""
             # not in $(...): the harness must keep the state it changes
             DRV_REPLY="error"
             # shellcheck disable=SC2086
             drv_request $line 2>>"$RUN_LOG.harness" >>"$RUN_LOG.harness"
             echo "# driver: $line -> $DRV_REPLY" >>"$RUN_LOG.harness"
             echo "$DRV_REPLY" >&"$ackfd"
+        else
+            pending=$pending$part
         fi
     done
     wait "$RUN_TPID"; RUN_RC=$?
@@ -197,6 +216,7 @@ run_phase_tests() { # run_phase_tests SERVER
             else
                 [ $RUN_RC != 0 ] && detail="$detail exit $RUN_RC"
                 result FAIL "$srv" "$lib" "$t" "$detail"
+                cp "$RUN_LOG" "${RUN_LOG%.log}.failed.log"   # kept across later runs
                 if [ $VERBOSE = 1 ]; then sed 's/^/    /' "$RUN_LOG"; else show_failure "$RUN_LOG"; fi
                 [ -n "$post" ] && echo "$post" | sed 's/^/    harness: /'
             fi
@@ -248,15 +268,24 @@ phase_corosync() {
             start) cluster_start_node "$k" && DRV_REPLY="ok $(cluster_pid "$k")" || DRV_REPLY="error start" ;;
             partition) cluster_partition "$k" && DRV_REPLY="ok" || DRV_REPLY="error partition" ;;
             heal) cluster_heal "$k" && DRV_REPLY="ok" || DRV_REPLY="error heal" ;;
+            pause) cluster_pause_node "$k" && DRV_REPLY="ok" || DRV_REPLY="error pause" ;;
+            resume) cluster_resume_node "$k" && DRV_REPLY="ok" || DRV_REPLY="error resume" ;;
             wait) shift; cluster_wait_members "$@" && DRV_REPLY="ok" || DRV_REPLY="error timeout" ;;
             pid) local p; p=$(cluster_pid "$k") && DRV_REPLY="ok ${p:-0}" || DRV_REPLY="error bad node" ;;
+            fcstats) # corosync's count of flow-control switches on the node's CPG connections
+                local n
+                n=$(cluster_exec "$k" timeout 5 corosync-cmapctl -m stats 2>/dev/null |
+                    awk '/^stats\.ipcs\.service2\..*\.flow_control_count /{s += $NF} END {print s + 0}')
+                DRV_REPLY="ok ${n:-0}" ;;
             *) DRV_REPLY="error unknown request" ;;
         esac
     }
+    node_stopped() { [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = T ]; }
     drv_ready() {
         local k
         for k in $(seq "$CL_N"); do
             [ "${CL_PARTED[$k]}" = 1 ] && cluster_heal "$k"
+            node_stopped "$(cluster_pid "$k")" && cluster_resume_node "$k"
             cluster_alive "$k" || cluster_start_node "$k" || return 1
         done
         cluster_wait_members "$CL_N" 30
@@ -273,6 +302,7 @@ phase_corosync() {
         done
         for k in $(seq "$CL_N"); do
             if [ "${CL_PARTED[$k]}" = 1 ]; then echo "node $k left partitioned (healed)"; cluster_heal "$k"; bad=1; fi
+            if node_stopped "$(cluster_pid "$k")"; then echo "node $k left paused (resumed)"; cluster_resume_node "$k"; bad=1; fi
             if ! cluster_alive "$k"; then echo "node $k left down (restarted)"; cluster_start_node "$k"; bad=1; fi
         done
         for k in $(seq "$CL_N"); do

@@ -25,6 +25,10 @@
 #   cluster_stop_node NODE        SIGTERM, bounded wait, then SIGKILL
 #   cluster_start_node NODE       start NODE's corosync again, wait until ready
 #   cluster_restart_node NODE     stop (if running) + start
+#   cluster_pause_node NODE       SIGSTOP NODE's corosync (a stalled daemon; keep
+#                                 it shorter than the token timeout to avoid a
+#                                 membership change)
+#   cluster_resume_node NODE      SIGCONT it
 #   cluster_partition NODE        cut NODE off the bridge (bridge-side veth down)
 #   cluster_heal NODE             reconnect it (veth up)
 #   cluster_members NODE          print the nodeids NODE's corosync sees joined
@@ -41,7 +45,9 @@
 # CL_NS[K], CL_PID[K], CL_LOG[K], CL_ADDR[K].  Settings (before cluster_start):
 # CL_TOKEN (ms, default 1000), CL_READY_TIMEOUT (s, default 30),
 # CL_STOP_TIMEOUT (s, default 10), CL_CONF_EXTRA (text appended to every
-# corosync.conf, e.g. a quorum section), CL_LOG_DEBUG=1 (debug logging).
+# corosync.conf, e.g. a quorum section), CL_TOTEM_EXTRA (lines added inside
+# its totem section), CL_LOG_DEBUG=1 (debug logging), CL_KEEP_LOGS=DIR (copy
+# the nodes' logs there on clean-up).
 #
 # Only one cluster per sourcing shell; do not source corosync.sh in the same
 # shell (both install an exit trap).  Processes are only ever signalled by their
@@ -59,6 +65,7 @@ CL_TOKEN=${CL_TOKEN:-1000}
 CL_READY_TIMEOUT=${CL_READY_TIMEOUT:-30}
 CL_STOP_TIMEOUT=${CL_STOP_TIMEOUT:-10}
 CL_CONF_EXTRA=${CL_CONF_EXTRA:-}
+CL_TOTEM_EXTRA=${CL_TOTEM_EXTRA:-}
 CL_LOG_DEBUG=${CL_LOG_DEBUG:-0}
 CL__EXIT_HOOKS=()
 
@@ -115,6 +122,7 @@ cl__write_conf() { # cl__write_conf NODE
         echo "    token: $CL_TOKEN"
         echo "    crypto_cipher: none"
         echo "    crypto_hash: none"
+        [ -n "$CL_TOTEM_EXTRA" ] && printf '    %s\n' "$CL_TOTEM_EXTRA"
         echo "}"
         echo "logging {"
         echo "    to_stderr: yes"
@@ -290,6 +298,7 @@ cluster_stop_node() {
     [ -n "$pid" ] || return 0
     if kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null
+        kill -CONT "$pid" 2>/dev/null   # in case it was paused
         local deadline=$((SECONDS + CL_STOP_TIMEOUT))
         while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
         if kill -0 "$pid" 2>/dev/null; then
@@ -313,6 +322,18 @@ cluster_restart_node() {
     cl__node_ok "$1" || return 1
     cluster_stop_node "$1"
     cluster_start_node "$1"
+}
+
+cluster_pause_node() {
+    cl__node_ok "$1" || return 1
+    [ -n "${CL_PID[$1]:-}" ] || return 1
+    kill -STOP "${CL_PID[$1]}"
+}
+
+cluster_resume_node() {
+    cl__node_ok "$1" || return 1
+    [ -n "${CL_PID[$1]:-}" ] || return 1
+    kill -CONT "${CL_PID[$1]}"
 }
 
 cluster_partition() {
@@ -341,8 +362,23 @@ cluster_shm_clean() {
 }
 
 cluster_cleanup() {
-    local k
+    local k p left
     for k in $(seq "$CL_N"); do cluster_stop_node "$k"; done
+    # anything still running in our namespaces was started there by us (a
+    # test's client, a daemon whose pid a subshell kept): end it by pid
+    for k in $(seq "$CL_N"); do
+        [ -n "${CL_NS[$k]:-}" ] || continue
+        left=$(ip netns pids "${CL_NS[$k]}" 2>/dev/null)
+        for p in $left; do
+            cl_log "cleanup: pid $p ($(cat "/proc/$p/comm" 2>/dev/null)) still in ${CL_NS[$k]}: SIGKILL"
+            [ "$(cat "/proc/$p/comm" 2>/dev/null)" = corosync ] && CL_OLD_PIDS="$CL_OLD_PIDS $p"
+            kill -KILL "$p" 2>/dev/null
+        done
+        for p in $left; do
+            wait "$p" 2>/dev/null   # reaps it if it is our child
+            for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        done
+    done
     cluster_shm_clean
     CL_OLD_PIDS=""
     for k in $(seq "$CL_N"); do
