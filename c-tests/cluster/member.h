@@ -370,9 +370,9 @@ static int cl_member_main(struct cl_proc *self, void *arg)
 
 /* The multicast a member makes right after cpg_dispatch reported the daemon
  * gone must fail with CS_ERR_LIBRARY.  Debian's library (libqb) may answer
- * CS_ERR_TRY_AGAIN instead, for ever: the dead daemon's last flow-control
- * word stays in the shared ring and is checked first.  Accepted (and noted)
- * for that library only. */
+ * CS_ERR_TRY_AGAIN instead: its reference-count check cannot see the death
+ * (a SIGKILLed daemon never drops its reference), so it reads the daemon's
+ * last flow-control word.  Accepted (and noted) for that library only. */
 static int cl_mcast_after_death_ok(const struct cl_ev *e2, int member)
 {
 	if (e2->rc == CS_ERR_LIBRARY)
