@@ -109,24 +109,6 @@ static pid_t cl_daemon_pid(int node)
 	return (pid_t)atoi(r + 2);
 }
 
-/* 1 while pid exists and is neither a zombie nor dead */
-static int cl_pid_running(pid_t pid)
-{
-	char path[64], st[512];
-	FILE *f;
-	int run = 0;
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fgets(st, sizeof st, f) && strrchr(st, ')')) {
-		char c = strrchr(st, ')')[2];
-		run = c != 'Z' && c != 'X';
-	}
-	fclose(f);
-	return run;
-}
-
 /* VmRSS of a process in KiB (0 if unknown) */
 static long cl_rss_kib(pid_t pid)
 {

@@ -1,11 +1,13 @@
 /*
  * flood: many senders at full speed against one slow receiver.
- * CL_SENDERS (default 6) senders, spread over the nodes, multicast
- * 256 B .. 4 KiB messages as fast as the library lets them for CL_SEND_SECS
- * (default 12) seconds, retrying CS_ERR_TRY_AGAIN; one receiver on node 1
- * dispatches one event at a time and sleeps CL_SLOW_MS (default 1) ms after
- * every CL_SLOW_EVERY (default 4) events, until it has everything (at most
- * CL_DRAIN_SECS, default 45, more).  The coordinator samples the VmRSS of
+ * CL_SENDERS (default 4 per node on corosync, 6 on cpgd) senders, spread
+ * over the nodes, multicast 256 B .. 4 KiB messages as fast as the library
+ * lets them, retrying CS_ERR_TRY_AGAIN, for CL_SEND_SECS (default 8) s and
+ * until one of them was throttled (at most CL_MAX_SEND_SECS, default 20 s;
+ * at most CL_MAX_MSGS, default 10 000, messages each); one receiver on
+ * node 1 dispatches one event at a time and sleeps CL_SLOW_MS (default 1) ms
+ * after every CL_SLOW_EVERY (default 4) events, until it has everything (at
+ * most CL_DRAIN_SECS, default 90, more).  The coordinator samples the VmRSS of
  * the receiver's daemon and of the receiver every 100 ms.  Asserted:
  *  - the receiver (and every sender, which receives too) gets every message
  *    that was multicast with CS_OK, exactly once, intact and in per-sender
@@ -14,7 +16,7 @@
  *    library cpg_flow_control_state_get reported CPG_FLOW_CONTROL_ENABLED
  *    (Debian's always reports DISABLED);
  *  - the receiver's RSS stays under CL_RX_RSS_MIB (default 64 MiB); the
- *    daemon's RSS stays under CL_DAEMON_RSS_MIB (default: 256 MiB for cpgd,
+ *    daemon's RSS stays under CL_DAEMON_RSS_MIB (default: 96 MiB for cpgd,
  *    whose queues are bounded; for corosync, which queues a slow reader's
  *    events without limit (exec/ipc_glue.c), baseline + 3 x the bytes
  *    multicast, i.e. it must not exceed what the backlog explains).
@@ -39,6 +41,7 @@ static struct cpg_name group;
 static int NS, send_secs, slow_ms, slow_every, drain_secs;
 static size_t min_len, max_len;
 static int max_send_secs;
+static uint64_t max_msgs;
 
 /* shared by sender and receiver: checking of what they get */
 static uint64_t next_seq[MAXS];
@@ -125,7 +128,7 @@ static int sender_main(struct cl_proc *self, void *arg)
 	if (!buf || !f_join(self, &h, &fd) || !f_wait_go(self, h, fd))
 		return 1;
 	end = t_now_ms() + (int64_t)max_send_secs * 1000 + 5000;
-	while (t_now_ms() < end && cl_heard(self, 0) != 'S') {
+	while (t_now_ms() < end && R.sent < max_msgs && cl_heard(self, 0) != 'S') {
 		struct iovec iov;
 		size_t len;
 		cs_error_t rc;
@@ -266,7 +269,7 @@ int main(int argc, char **argv)
 	pid_t dpid;
 	long rss_d0, rss_d_max = 0, rss_r_max = 0, rx_bound, d_bound;
 	uint64_t sent = 0, bytes = 0, tries = 0, fc_en = 0, fc_samples = 0, daemon_fc = 0;
-	int64_t t0, t_sent, t_fin;
+	int64_t t0, t_sent, t_fin, t_throttle = -1;
 	struct cl_proc *rxp;
 	char c;
 
@@ -275,7 +278,8 @@ int main(int argc, char **argv)
 	send_secs = (int)env_int("CL_SEND_SECS", 8);
 	slow_ms = (int)env_int("CL_SLOW_MS", 1);
 	slow_every = (int)env_int("CL_SLOW_EVERY", 4);
-	drain_secs = (int)env_int("CL_DRAIN_SECS", 60);
+	drain_secs = (int)env_int("CL_DRAIN_SECS", 90);
+	max_msgs = (uint64_t)env_int("CL_MAX_MSGS", 10000);
 	max_send_secs = (int)env_int("CL_MAX_SEND_SECS", 20);
 	rx_bound = env_int("CL_RX_RSS_MIB", 64) * 1024;
 	min_len = (size_t)env_int("CL_MIN_LEN", 256);
@@ -340,8 +344,8 @@ int main(int argc, char **argv)
 				if (!done[i] && poll(&pf, 1, 0) == 1) {
 					if (cl_hear(&ps[i], &res[i], sizeof res[i], 2000) != 0)
 						continue;
-					if (res[i].type == 'T')
-						throttled++;
+					if (res[i].type == 'T' && !throttled++)
+						t_throttle = t_now_ms() - t0;
 					if (res[i].type == 'D') {
 						done[i] = 1;
 						got++;
@@ -418,6 +422,7 @@ int main(int argc, char **argv)
 	if (!cl_is_cpgd())
 		t_note("corosync switched flow control on/off %" PRIu64 " times for the CPG connections (its stats)",
 		       daemon_fc);
+	t_note("first sender throttled %" PRId64 " ms into the run", t_throttle);
 	CHECK("flow_control_try_again", tries > 0, "no sender ever got CS_ERR_TRY_AGAIN");
 	if (!t_lib_is_system())
 		CHECK("flow_control_state_enabled", fc_en > 0,

@@ -196,7 +196,7 @@ int main(int argc, char **argv)
 		e2 = e >= 0 ? cl_find(&logs[i], (size_t)e + 1, 'E') : -1;
 		f = cl_find(&logs[i], mark[i], 'F');
 		if (e < 0 || logs[i].ev[e].rc != CS_ERR_LIBRARY || logs[i].ev[e].t_ms - t_kill > 5000 || e2 < 0 ||
-		    logs[i].ev[e2].rc != CS_ERR_LIBRARY) {
+		    !cl_mcast_after_death_ok(&logs[i].ev[e2], i)) {
 			ok = 0;
 			if (e >= 0)
 				t_note("member %d: %s after %" PRId64 " ms", i, logs[i].ev[e].text,

@@ -42,14 +42,6 @@ CPGD=${CPGD:-$REPO/target/release/cpgd}
 SYSTEM_LIB=/usr/lib/x86_64-linux-gnu/libcpg.so.4
 
 # test           server:libraries ...
-# (flood on corosync is left out of the table for now: in the last full
-# `make check` its receivers all stopped at the same clean prefix, 4138 of
-# 8310 messages, 45 s into the drain -- no loss, duplicate or reorder seen,
-# but not everything delivered; issue #6 has the details. Run it with
-# CL_FLOOD_COROSYNC=1.)  daemon_restart with Debian's library on corosync
-# passed once and failed once ("messages of the restarted members did not
-# reach every member", then the members timed out): left out until the
-# restart's rejoin timing is understood (issue #6).
 # (flood with Debian's library on corosync is left out: whether corosync's
 # totem-queue flow control engages at all in a run is load-dependent there,
 # so its flow-control check would be flaky; docs/reliability.md has a run)
@@ -58,13 +50,10 @@ total_order     corosync:ours,system
 node_kill       corosync:ours,system
 partition       corosync:ours,system
 frag_kill       corosync:ours,system  cpgd:ours,system
-daemon_restart  corosync:ours         cpgd:ours,system
-flood           cpgd:ours,system
+daemon_restart  corosync:ours,system  cpgd:ours,system
+flood           corosync:ours         cpgd:ours,system
 "
 
-[ "${CL_FLOOD_COROSYNC:-0}" = 1 ] && TESTS_TABLE="$TESTS_TABLE
-flood           corosync:ours
-"
 BUILD_DIR=""; SERVERS=""; LIBS=""; ONLY=""; NODES=3; TEST_TIMEOUT=240; LIST=0; VERBOSE=0; ALL_LIBS=0
 die() { echo "cluster/run.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -203,22 +192,37 @@ show_failure() {
 }
 
 run_phase_tests() { # run_phase_tests SERVER
-    local srv=$1 lib t post postrc npass nfail detail
+    local srv=$1 lib t post postrc npass nfail detail attempt starved retried
     for t in $ALL_TESTS; do
         for lib in $LIBS; do
             selected "$t" "$srv" "$lib" || continue
             if [ "$lib" = system ] && [ ! -e "$SYSTEM_LIB" ]; then result SKIP "$srv" "$lib" "$t" "($SYSTEM_LIB absent)"; continue; fi
             if [ -n "${BUILD_ERR[$t]:-}" ]; then result FAIL "$srv" "$lib" "$t" "(build failed: $BUILD_DIR/$t.buildlog)"; continue; fi
-            drv_ready || { result FAIL "$srv" "$lib" "$t" "(server not ready before the test)"; continue; }
-            run_test "$srv" "$lib" "$t"
-            # in this shell (not $(...)): it may restart daemons
-            drv_post_checks >"$RUN_LOG.post" 2>&1; postrc=$?
-            post=$(cat "$RUN_LOG.post"); rm -f "$RUN_LOG.post"
-            npass=$(grep -c '^PASS' "$RUN_LOG"); nfail=$(grep -c '^FAIL' "$RUN_LOG")
+            retried=""
+            for attempt in 1 2; do
+                drv_ready || { result FAIL "$srv" "$lib" "$t" "(server not ready before the test)"; continue 2; }
+                drv_mark_logs
+                run_test "$srv" "$lib" "$t"
+                # in this shell (not $(...)): it may restart daemons
+                drv_post_checks >"$RUN_LOG.post" 2>&1; postrc=$?
+                post=$(cat "$RUN_LOG.post"); rm -f "$RUN_LOG.post"
+                npass=$(grep -c '^PASS' "$RUN_LOG"); nfail=$(grep -c '^FAIL' "$RUN_LOG")
+                if [ $attempt = 1 ] && { [ $RUN_RC != 0 ] || [ "$nfail" != 0 ] || [ $postrc != 0 ]; } &&
+                   starved=$(drv_starved) && [ -n "$starved" ]; then
+                    # the daemon itself was not scheduled for longer than a
+                    # token timeout (other jobs on the machine): not a verdict
+                    # on the library; run it once more
+                    cp "$RUN_LOG" "${RUN_LOG%.log}.starved.log"
+                    echo "# $srv/$lib/$t: retried, the first run failed while $starved"
+                    retried=" [retried: $starved]"
+                    continue
+                fi
+                break
+            done
             grep '^FIGURES:' "$RUN_LOG" | sed "s|^FIGURES: |$srv $lib |" >>"$FIGURES"
             detail="(${RUN_SECS}s, $npass checks ok"
             [ "$nfail" != 0 ] && detail="$detail, $nfail failed"
-            detail="$detail)"
+            detail="$detail)$retried"
             if [ $RUN_RC = 77 ] && [ $postrc = 0 ]; then
                 result SKIP "$srv" "$lib" "$t" "($(grep -m1 '^SKIP' "$RUN_LOG" | sed 's/^SKIP: [^:]*: //'))"
             elif [ $RUN_RC = 0 ] && [ "$nfail" = 0 ] && [ "$npass" -gt 0 ] && [ $postrc = 0 ]; then
@@ -301,6 +305,20 @@ phase_corosync() {
         done
         cluster_wait_members "$CL_N" 30
     }
+    # where each node's log stood before the test, and whether corosync
+    # logged "Process pause detected" (it was not scheduled) since then
+    declare -A LOG_MARK=()
+    drv_mark_logs() {
+        local k
+        for k in $(seq "$CL_N"); do LOG_MARK[$k]=$(wc -l <"${CL_LOG[$k]}"); done
+    }
+    drv_starved() {
+        local k line
+        for k in $(seq "$CL_N"); do
+            line=$(tail -n +"$((${LOG_MARK[$k]:-0} + 1))" "${CL_LOG[$k]}" | grep -m1 'Process pause detected')
+            if [ -n "$line" ]; then echo "corosync of node $k logged: ${line#*] }"; return 0; fi
+        done
+    }
     drv_post_checks() {
         local bad=0 k p left pids held i
         for k in $(seq "$CL_N"); do
@@ -358,6 +376,8 @@ phase_cpgd() {
         esac
     }
     drv_ready() { cs_alive || cs_restart; }
+    drv_mark_logs() { :; }
+    drv_starved() { :; }
     drv_post_checks() {
         local bad=0 p left="" held i
         for p in $(ip netns pids "$CS_NS" 2>/dev/null); do [ "$p" = "$CS_PID" ] || left="$left $p"; done
