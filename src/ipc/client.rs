@@ -103,7 +103,10 @@ impl Link {
 
 impl Drop for Link {
     fn drop(&mut self) {
-        let clean = self.always_clean || !sys::process_alive(self.server_pid);
+        // The server is done with the files once it is gone or has hung up
+        // on us (a SIGKILLed daemon closes its sockets before it becomes a
+        // zombie, so "still alive" alone would leave them behind).
+        let clean = self.always_clean || self.is_dead() || !sys::process_alive(self.server_pid);
         if clean {
             for f in &self.files {
                 let _ = sys::unlink(f);

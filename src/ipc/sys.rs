@@ -551,6 +551,8 @@ pub fn process_alive(pid: i32) -> bool {
             stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next()),
             Some(Some('Z' | 'X'))
         ),
+        // Reaped between the two looks.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(_) => true,
     }
 }
