@@ -49,6 +49,13 @@ pub const MAX_MSG_SIZE: u32 = 64 << 20;
 const BATCH: usize = 64;
 /// Requests processed for a connection that is being closed.
 const FINAL_DRAIN: usize = 4096;
+/// Event bytes written in a batch after which their notification bytes
+/// are sent at once rather than at the end of the batch. Our library reads
+/// an event as soon as it is in the ring and then waits for its byte; a
+/// batch of 64 large messages kept it waiting for the whole batch (40 KB
+/// messages: 73k -> 135k msgs/s). One send per 4 KiB of events costs the
+/// server little and leaves small messages batched.
+const SIGNAL_EVERY: usize = 4096;
 /// Default of `Config::busy_poll` (`--busy-poll`).
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
 /// Time a client has to send its 24-byte connection request.
@@ -184,6 +191,9 @@ pub struct Server {
     uid: u32,
     /// When the last request was handled (for busy polling).
     last_request: Instant,
+    /// Bytes of events written to rings whose notification bytes are not
+    /// sent yet.
+    unsignalled: usize,
 }
 
 fn io_err(what: &'static str) -> impl Fn(io::Error) -> ServerError {
@@ -247,6 +257,7 @@ impl Server {
             accept_blocked: false,
             uid: sys::geteuid(),
             last_request: Instant::now(),
+            unsignalled: 0,
         })
     }
 
@@ -598,6 +609,9 @@ impl Server {
             // reads an event only once its notification byte is there)
             // then finds them.
             self.distribute();
+            if self.unsignalled >= SIGNAL_EVERY {
+                self.notify_all();
+            }
             if self.congested {
                 if let Some(Slot::Active(c)) = self.conns.get(&id) {
                     c.transport.set_flow_control(self.fc_word(id));
@@ -680,6 +694,7 @@ impl Server {
             return;
         };
         let had_replies = !c.replies.is_empty();
+        let mut signalled = 0;
         let result = (|| -> io::Result<()> {
             while let Some(r) = c.replies.front() {
                 match c.transport.send_response(r)? {
@@ -694,6 +709,7 @@ impl Server {
                 match c.transport.send_event(f)? {
                     Sent::Done => {
                         c.queued -= f.len();
+                        signalled += f.len();
                         c.events.pop_front();
                     }
                     Sent::Later => break,
@@ -705,8 +721,11 @@ impl Server {
             self.to_close.push((id, format!("event channel: {e}")));
             return;
         }
-        if c.transport.has_unsent_notifications() && self.notify.last() != Some(&id) {
-            self.notify.push(id);
+        if c.transport.has_unsent_notifications() {
+            self.unsignalled += signalled;
+            if self.notify.last() != Some(&id) {
+                self.notify.push(id);
+            }
         }
         if c.events.is_empty() && c.replies.is_empty() {
             self.backlog.remove(&id);
@@ -730,6 +749,7 @@ impl Server {
         if self.notify.is_empty() {
             return;
         }
+        self.unsignalled = 0;
         let mut ids = std::mem::take(&mut self.notify);
         ids.sort_unstable();
         ids.dedup();
