@@ -647,22 +647,14 @@ fn send_fragment(req: &mut Requester, guarantee: u32, total: usize, kind: u32, c
     }
 }
 
+/// Registers the descriptors a connection's pollers watch.
 fn register_all(poll: &Poll, events: &Events, wake: &OwnedFd) -> std::io::Result<()> {
-    each_source(events, wake, |fd, token| {
-        poll.registry().register(&mut SourceFd(&fd), token, Interest::READABLE)
-    })
-}
-
-/// The descriptors a connection's pollers watch, with their tokens.
-fn each_source(
-    events: &Events,
-    wake: &OwnedFd,
-    mut f: impl FnMut(RawFd, Token) -> std::io::Result<()>,
-) -> std::io::Result<()> {
+    let reg = poll.registry();
     for (i, fd) in events.wait_fds().iter().enumerate() {
-        f(*fd, if i == 0 { TOKEN_EVENTS } else { TOKEN_SETUP })?;
+        let token = if i == 0 { TOKEN_EVENTS } else { TOKEN_SETUP };
+        reg.register(&mut SourceFd(fd), token, Interest::READABLE)?;
     }
-    f(wake.as_raw_fd(), TOKEN_WAKE)
+    reg.register(&mut SourceFd(&wake.as_raw_fd()), TOKEN_WAKE, Interest::READABLE)
 }
 
 impl Drop for Cpg {
