@@ -189,11 +189,25 @@ static void t_alarm_handler(int sig)
 	_exit(1);
 }
 
+/* CPG_TEST_SLOW=N (set by c-tests/valgrind.sh): the program runs under a
+ * tool that makes it N times slower; watchdogs stretch by that factor. */
+static unsigned t_slow(void)
+{
+	const char *e = getenv("CPG_TEST_SLOW");
+	int n = e ? atoi(e) : 1;
+	return n < 1 ? 1 : n > 20 ? 20 : (unsigned)n;
+}
+
+/* the watchdog t_start() arms: `seconds`, stretched under a slow tool */
+static unsigned t_watchdog_s;
+
 /* t_start(argv0, seconds): names the program and arms the watchdog. */
 static void t_start(const char *argv0, unsigned seconds)
 {
 	const char *s = strrchr(argv0, '/');
 	t_prog = s ? s + 1 : argv0;
+	seconds *= t_slow();
+	t_watchdog_s = seconds;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGALRM, t_alarm_handler);
 	signal(SIGPIPE, SIG_IGN);

@@ -38,6 +38,8 @@ mkdir -p "$VGDIR"
 
 # the thread hammer runs longer: valgrind serialises its threads
 export CPG_HAMMER_MS=${CPG_HAMMER_MS:-8000}
+# memcheck runs programs some 4-20 times slower: the tests' watchdogs stretch
+export CPG_TEST_SLOW=${CPG_TEST_SLOW:-5}
 export CPG_TEST_WRAPPER="valgrind --tool=memcheck --error-exitcode=0 --errors-for-leak-kinds=none \
 --leak-check=full --show-leak-kinds=definite --num-callers=40 --track-origins=yes --fullpath-after= \
 --suppressions=$HERE/valgrind.supp --log-file=$VGDIR/%q{CPG_TEST_NAME}.%p.log"
