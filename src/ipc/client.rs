@@ -295,6 +295,8 @@ fn connect_socket(sock: OwnedFd, server_pid: i32, resp: &Response) -> Result<(Re
     ))
 }
 
+// One per connection, made once and never moved about: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum ReqChannel {
     Shm { request: Ring, response: Ring },
     Socket { sock: OwnedFd, control: Arc<Control> },

@@ -3,6 +3,7 @@
 //! socket mode. OS calls live in `sys`.
 
 pub mod client;
+pub mod fault;
 pub mod handshake;
 pub mod ring;
 pub mod sys;

@@ -173,6 +173,12 @@ impl Ring {
     }
 
     /// Largest payload this ring can ever hold.
+    /// Whether a peer shrank one of the ring's files under our mapping
+    /// (only detected where `ipc::fault` is installed).
+    pub fn faulted(&self) -> bool {
+        self.hdr.faulted() || self.data.faulted()
+    }
+
     pub fn max_chunk(&self) -> usize {
         (self.words as usize * 4).saturating_sub(CHUNK_OVERHEAD_BYTES + 4)
     }

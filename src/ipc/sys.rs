@@ -359,6 +359,8 @@ pub fn chmod_chown(path: &str, mode: libc::mode_t, owner: Option<(u32, u32)>) ->
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    /// Registration with the SIGBUS guard (see `fault`), when installed.
+    guard: super::fault::Guard,
 }
 
 // SAFETY: the mapping is plain shared memory; all access goes through raw
@@ -389,7 +391,14 @@ impl Mapping {
             return Err(io::Error::last_os_error());
         }
         let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
-        Ok(Mapping { ptr, len })
+        let guard = super::fault::Guard::register(ptr.as_ptr(), len);
+        Ok(Mapping { ptr, len, guard })
+    }
+
+    /// Whether the peer shrank the file under this mapping and the SIGBUS
+    /// guard replaced it with private zeros (never, when not installed).
+    pub fn faulted(&self) -> bool {
+        self.guard.faulted()
     }
 
     pub fn as_ptr(&self) -> *mut u8 {
@@ -407,6 +416,8 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // Unregistered first: the range may be reused by the next mmap.
+        self.guard.release();
         // SAFETY: ptr/len are exactly what mmap returned; no references into
         // the mapping outlive the Mapping (users borrow from it).
         unsafe {

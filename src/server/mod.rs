@@ -31,6 +31,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::error::CsError;
+use crate::ipc::fault;
 use crate::ipc::handshake::{self, Response};
 use crate::ipc::ring::data_file_size;
 use crate::ipc::sys;
@@ -191,6 +192,8 @@ pub struct Server {
     uid: u32,
     /// When the last request was handled (for busy polling).
     last_request: Instant,
+    /// `fault::faults()` when housekeeping last looked for faulted rings.
+    faults_seen: u64,
     /// Bytes of events written to rings whose notification bytes are not
     /// sent yet.
     unsignalled: usize,
@@ -203,6 +206,12 @@ fn io_err(what: &'static str) -> impl Fn(io::Error) -> ServerError {
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), ServerError> {
     sys::tune_malloc();
+    // A client that truncates its ring files must not take the server down.
+    if let Err(e) = fault::install() {
+        log::warn(format_args!(
+            "no SIGBUS guard ({e}): a client truncating its ring files would kill the server"
+        ));
+    }
     let mut server = Server::bind(config)?;
     server.watch_signals()?;
     server.run()
@@ -257,6 +266,7 @@ impl Server {
             accept_blocked: false,
             uid: sys::geteuid(),
             last_request: Instant::now(),
+            faults_seen: 0,
             unsignalled: 0,
         })
     }
@@ -568,6 +578,9 @@ impl Server {
                 self.service.handle(id, &h)
             } else {
                 match c.transport.recv_request(&mut self.scratch) {
+                    // The client shrank a ring under us: what was read may be
+                    // zeros; housekeeping closes the connection.
+                    Ok(Some(_)) if fault::faults() != 0 && c.transport.faulted() => return,
                     Ok(Some(n)) => {
                         let frame = &self.scratch[..n];
                         if log::verbose() {
@@ -805,6 +818,21 @@ impl Server {
     /// Periodic work: closes, retries, the queue policy, timeouts.
     fn housekeeping(&mut self) {
         let now = Instant::now();
+        let faults = fault::faults();
+        if faults != self.faults_seen {
+            self.faults_seen = faults;
+            for (&id, slot) in &self.conns {
+                if let Slot::Active(c) = slot {
+                    if c.transport.faulted() {
+                        log::warn(format_args!(
+                            "connection {id} (pid {}): a shared-memory file shrank under the server; disconnecting it",
+                            c.peer.pid
+                        ));
+                        self.to_close.push((id, "ring file truncated by the client".into()));
+                    }
+                }
+            }
+        }
         if self.accept_blocked {
             self.accept_all();
         }

@@ -135,6 +135,10 @@ impl ShmTransport {
         }
     }
 
+    pub fn faulted(&self) -> bool {
+        self.request.faulted() || self.response.faulted() || self.event.faulted()
+    }
+
     pub fn set_flow_control(&self, value: i32) {
         self.request.user_word().store(value, Ordering::Release);
     }

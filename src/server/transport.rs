@@ -177,6 +177,15 @@ impl Transport {
     }
 
     /// Writes the flow-control word the client checks before each send.
+    /// Whether the client shrank one of the connection's shared files
+    /// under the server (see `ipc::fault`).
+    pub fn faulted(&self) -> bool {
+        match self {
+            Transport::Shm(t) => t.faulted(),
+            _ => false,
+        }
+    }
+
     pub fn set_flow_control(&self, value: i32) {
         match self {
             Transport::Shm(t) => t.set_flow_control(value),
