@@ -5,7 +5,8 @@
 # usage: c-tests/run.sh [options] [BUILD_DIR]
 #   BUILD_DIR               where binaries and logs go (default <repo>/build/c-tests)
 #   --server S[,S...]       corosync-shm, corosync-socket, cpgd   (default: all three;
-#                           cpgd is skipped until its hook below is filled in)
+#                           cpgd is <repo>/target/release/cpgd unless CPGD_CMD says
+#                           otherwise, skipped when it is not built)
 #   --lib L[,L...]          ours, system                          (default: both)
 #   --suite cpg|evs         the libcpg tests (c-tests/*.c, default) or the libevs
 #                           tests (c-tests/evs/*.c: linked with -levs, ours only;
@@ -24,7 +25,9 @@
 #   CPG_BUILD_LIBDIR   directory linked against with -lcpg ("system" = the system library)
 #                      (default <repo>/build/lib if it has libcpg.so.4, else the system one)
 #   CPG_OURS_LIBDIR    LD_LIBRARY_PATH for library "ours" (default <repo>/build/lib)
-#   CPGD_CMD           command that starts our own server in the foreground (cpgd hook)
+#   CPGD_CMD           command that starts our own server in the foreground
+#                      (default: <repo>/target/release/cpgd --allow-uid 65534; add
+#                      --ipc socket for its socket mode)
 #   CPG_TEST_WRAPPER   command prefix for every test program (word-split), e.g.
 #                      valgrind with its options (c-tests/valgrind.sh); the test
 #                      also gets CPG_TEST_NAME=<test>
@@ -235,15 +238,18 @@ lib_dir() { # directory for LD_LIBRARY_PATH ("" = system)
 other_lib() { case "$1" in ours) echo system ;; *) echo ours ;; esac; }
 
 # ------------------------------------------------------------------ servers
-# ======================= HOOK: cpgd (our own server) =========================
-# Fill in how cpgd is started: print the command (one line, word-split, no
-# shell syntax) that runs it in the FOREGROUND; it is executed inside a private
-# network namespace with a private tmpfs /run, like corosync.  Readiness is
-# polled with cpg_probe (a cpg_initialize that must return CS_OK).  Return 1
-# (no output) while cpgd does not exist: its suite is then reported SKIPPED.
+# ======================= cpgd (our own server) ================================
+# The command (one line, word-split, no shell syntax) that runs cpgd in the
+# foreground; it is executed inside a private network namespace with a private
+# tmpfs /run, like corosync.  Readiness is polled with cpg_probe (a
+# cpg_initialize that must return CS_OK).  No output (return 1) when cpgd is
+# not built: its suite is then reported SKIPPED.  --allow-uid 65534 lets the
+# nonroot test's client (nobody) in.
 cpgd_command() {
     if [ -n "${CPGD_CMD:-}" ]; then echo "$CPGD_CMD"; return 0; fi
-    # e.g.: if [ -x "$REPO/build/bin/cpgd" ]; then echo "$REPO/build/bin/cpgd --foreground"; return 0; fi
+    if [ -x "$REPO/target/release/cpgd" ]; then
+        echo "$REPO/target/release/cpgd --allow-uid 65534"; return 0
+    fi
     return 1
 }
 # LD_LIBRARY_PATH for the readiness probe (empty: the environment run.sh was started with)
@@ -259,7 +265,7 @@ server_start() { # server_start SERVER -> 0 ok, 1 failed, 2 skip (SERVER_REASON)
         corosync-socket) cs_start sock socket; rc=$? ;;
         cpgd)
             local cmd
-            if ! cmd=$(cpgd_command); then SERVER_REASON="cpgd hook not configured (see run.sh)"; return 2; fi
+            if ! cmd=$(cpgd_command); then SERVER_REASON="cpgd not built (cargo build --release) and CPGD_CMD not set"; return 2; fi
             CS_SERVER_CMD=$cmd
             if [ -n "$CPGD_PROBE_LIBDIR" ]; then
                 CS_READY_PROBE="LD_LIBRARY_PATH='$CPGD_PROBE_LIBDIR' '$BUILD_DIR/tools/cpg_probe'"
@@ -299,10 +305,15 @@ run_one() {
     [ -n "${CPG_TEST_WRAPPER:-}" ] && read -r -a wrap <<<"$CPG_TEST_WRAPPER"
     timeout -k 5 "$TEST_TIMEOUT" ip netns exec "$CS_NS" \
         env "${unset_ld[@]}" "${envs[@]}" "${wrap[@]}" "$BUILD_DIR/$t" >"$RUN_LOG" 2>&1 </dev/null &
-    local tpid=$! line old
+    local tpid=$! line old part="" pending=""
     RUN_TPID=$tpid
     while kill -0 "$tpid" 2>/dev/null; do
-        if read -r -t 0.2 -u "$reqfd" line; then
+        # a read that times out mid-line keeps what it consumed in $part:
+        # carry it over, or the next request loses its first bytes
+        if ! IFS= read -r -t 0.2 -u "$reqfd" part; then
+            pending=$pending$part
+        else
+            line=$pending$part; pending=""
             case "$line" in
                 kill9)
                     old=$CS_PID
