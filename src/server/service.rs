@@ -52,6 +52,9 @@ pub const EVENT_MAX: usize = 1 << 20;
 pub type Frame = Arc<Vec<u8>>;
 /// Iteration instances one connection may hold.
 const MAX_ITERATIONS: usize = 1024;
+/// Snapshot entries (about 140 bytes each) one connection may hold across
+/// its iterations; one iteration of any size is always allowed.
+const MAX_ITERATION_ITEMS: usize = 16384;
 
 const ITERATION_NAME_ONLY: u32 = 1;
 const ITERATION_ONE_GROUP: u32 = 2;
@@ -101,6 +104,8 @@ struct Conn {
     initial_transitions: u64,
     assembly: Option<Assembly>,
     iterations: IdMap<Iteration>,
+    /// Entries held by `iterations`, bounded by `MAX_ITERATION_ITEMS`.
+    iteration_items: usize,
     zc: ZcTable,
 }
 
@@ -231,6 +236,7 @@ impl Service {
                 initial_transitions: 0,
                 assembly: None,
                 iterations: IdMap::default(),
+                iteration_items: 0,
                 zc: ZcTable::default(),
             },
         );
@@ -340,7 +346,14 @@ impl Service {
             Request::IterationInitialize { group, kind } => self.iteration_initialize(id, group, kind),
             Request::IterationNext { handle } => self.iteration_next(id, handle),
             Request::IterationFinalize { handle } => {
-                let found = self.conn(id).iterations.remove(&handle).is_some();
+                let c = self.conn(id);
+                let found = match c.iterations.remove(&handle) {
+                    Some(it) => {
+                        c.iteration_items -= it.items.len();
+                        true
+                    }
+                    None => false,
+                };
                 reply_error(
                     res::ITERATION_FINALIZE,
                     if found { Ok(()) } else { Err(CsError::Library) },
@@ -556,6 +569,11 @@ impl Service {
             return Outcome::Reply(proto::iteration_initialize_response(CsError::NoMemory as i32, 0).to_vec());
         }
         let items = self.snapshot(kind, &group);
+        let c = self.conn(id);
+        if !c.iterations.is_empty() && c.iteration_items + items.len() > MAX_ITERATION_ITEMS {
+            return Outcome::Reply(proto::iteration_initialize_response(CsError::NoMemory as i32, 0).to_vec());
+        }
+        c.iteration_items += items.len();
         let handle = self.token();
         self.conn(id).iterations.insert(handle, Iteration { items, cursor: 0 });
         Outcome::Reply(proto::iteration_initialize_response(CS_OK, handle).to_vec())
@@ -794,6 +812,36 @@ mod tests {
             pids(s.snapshot(ITERATION_NAME_ONLY, &g1)),
             vec![(b"G2".to_vec(), 0), (b"G1".to_vec(), 0)]
         );
+    }
+
+    #[test]
+    fn iterations_are_bounded_by_entries_held() {
+        let mut s = Service::new(1, 1);
+        let g = name("I");
+        for id in 1..=20u32 {
+            s.connect(id as ConnId, peer(1000 + id));
+            assert_eq!(err_of(&s.handle(id as ConnId, &proto::join(&g, 1000 + id, 0))), CS_OK);
+        }
+        let init = proto::iteration_initialize(None, ITERATION_ALL);
+        let mut handles = Vec::new();
+        loop {
+            match s.handle(1, &init) {
+                Outcome::Reply(b) if proto::res_header(&b).unwrap().error == CS_OK => {
+                    handles.push(proto::iteration_handle(&b).unwrap())
+                }
+                other => {
+                    assert_eq!(err_of(&other), CsError::NoMemory as i32);
+                    break;
+                }
+            }
+        }
+        // 20 entries each: 819 fit in the budget, the 820th does not.
+        assert_eq!(handles.len(), MAX_ITERATION_ITEMS / 20);
+        let fin = proto::with_handle(req::ITERATION_FINALIZE, handles[0]);
+        assert_eq!(err_of(&s.handle(1, &fin)), CS_OK);
+        assert_eq!(err_of(&s.handle(1, &init)), CS_OK, "room again after a finalize");
+        // Another connection has its own budget.
+        assert_eq!(err_of(&s.handle(2, &init)), CS_OK);
     }
 
     #[test]
