@@ -14,7 +14,10 @@
  *    order;
  *  - flow control is visible: the senders got CS_ERR_TRY_AGAIN, and with our
  *    library cpg_flow_control_state_get reported CPG_FLOW_CONTROL_ENABLED
- *    (Debian's always reports DISABLED);
+ *    (Debian's always reports DISABLED). Not asserted for Debian's library on
+ *    corosync: its slower senders often never make corosync's totem-queue
+ *    flow control engage (load-dependent; docs/reliability.md), so there
+ *    the number of TRY_AGAINs is only reported;
  *  - the receiver's RSS stays under CL_RX_RSS_MIB (default 64 MiB); the
  *    daemon's RSS stays under CL_DAEMON_RSS_MIB (default: 96 MiB for cpgd,
  *    whose queues are bounded; for corosync, which queues a slow reader's
@@ -423,7 +426,11 @@ int main(int argc, char **argv)
 		t_note("corosync switched flow control on/off %" PRIu64 " times for the CPG connections (its stats)",
 		       daemon_fc);
 	t_note("first sender throttled %" PRId64 " ms into the run", t_throttle);
-	CHECK("flow_control_try_again", tries > 0, "no sender ever got CS_ERR_TRY_AGAIN");
+	if (cl_is_cpgd() || !t_lib_is_system())
+		CHECK("flow_control_try_again", tries > 0, "no sender ever got CS_ERR_TRY_AGAIN");
+	else
+		t_note("senders got CS_ERR_TRY_AGAIN %" PRIu64 " times (not asserted: Debian's library on corosync)",
+		       tries);
 	if (!t_lib_is_system())
 		CHECK("flow_control_state_enabled", fc_en > 0,
 		      "cpg_flow_control_state_get never reported CPG_FLOW_CONTROL_ENABLED after a TRY_AGAIN (%" PRIu64
