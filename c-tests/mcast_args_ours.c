@@ -12,68 +12,60 @@
 
 static struct cpg_name g;
 
+struct send_args {
+	int null_iov;
+	unsigned niov;
+	size_t each;
+};
+
 /* child: join, send with niov iovecs of `each` bytes (or NULL iovec), report
  * rc, delivered length and whether the content matched */
+static void send_child(void *arg, int32_t *res)
+{
+	const struct send_args *a = arg;
+	cpg_handle_t h;
+	struct t_rec r;
+	struct iovec *iov = NULL;
+	unsigned char *buf = NULL;
+	size_t total = (size_t)a->niov * a->each;
+	unsigned i;
+	if (t_init(&h, &r) != CS_OK || cpg_join(h, &g) != CS_OK || !t_wait_events(h, &r, T_EV_CONFCHG, 1, 5000))
+		_exit(3);
+	if (!a->null_iov) {
+		iov = calloc(a->niov, sizeof *iov);
+		buf = malloc(total ? total : 1);
+		t_fill(buf, total, a->niov);
+		for (i = 0; i < a->niov; i++) {
+			iov[i].iov_base = buf + (size_t)i * a->each;
+			iov[i].iov_len = a->each;
+		}
+	}
+	res[0] = cpg_mcast_joined(h, CPG_TYPE_AGREED, iov, a->niov);
+	if (res[0] == CS_OK && t_wait_events(h, &r, T_EV_DELIVER, 1, 10000)) {
+		struct t_ev *e = t_last(&r, T_EV_DELIVER);
+		res[1] = (int32_t)e->len;
+		res[2] = e->len == total && e->hash == t_fnv(buf, total, T_FNV_INIT);
+	} else {
+		t_drain(h, 200);
+		res[1] = (int32_t)r.ndeliver;
+	}
+	cpg_finalize(h);
+}
+
 static void isolated(const char *name, int null_iov, unsigned niov, size_t each, cs_error_t want_rc)
 {
-	int pfd[2];
-	pid_t c;
+	struct send_args a = { null_iov, niov, each };
 	int32_t res[3] = { -1, -1, -1 };
-	if (pipe(pfd) < 0)
-		exit(1);
-	c = t_fork();
-	if (c == 0) {
-		cpg_handle_t h;
-		struct t_rec r;
-		struct iovec *iov = NULL;
-		unsigned char *buf = NULL;
-		size_t total = (size_t)niov * each;
-		unsigned i;
-		close(pfd[0]);
-		alarm(20);
-		if (t_init(&h, &r) != CS_OK || cpg_join(h, &g) != CS_OK || !t_wait_events(h, &r, T_EV_CONFCHG, 1, 5000))
-			_exit(3);
-		if (!null_iov) {
-			iov = calloc(niov, sizeof *iov);
-			buf = malloc(total ? total : 1);
-			t_fill(buf, total, niov);
-			for (i = 0; i < niov; i++) {
-				iov[i].iov_base = buf + (size_t)i * each;
-				iov[i].iov_len = each;
-			}
-		}
-		res[0] = cpg_mcast_joined(h, CPG_TYPE_AGREED, iov, niov);
-		if (res[0] == CS_OK && t_wait_events(h, &r, T_EV_DELIVER, 1, 10000)) {
-			struct t_ev *e = t_last(&r, T_EV_DELIVER);
-			res[1] = (int32_t)e->len;
-			res[2] = e->len == total && e->hash == t_fnv(buf, total, T_FNV_INIT);
-		} else {
-			t_drain(h, 200);
-			res[1] = (int32_t)r.ndeliver;
-		}
-		cpg_finalize(h);
-		(void)!write(pfd[1], res, sizeof res);
-		_exit(0);
-	}
-	close(pfd[1]);
-	{
-		int st;
-		char why[64];
-		int got = t_read_all(pfd[0], res, sizeof res, 30000) == 0;
-		close(pfd[0]);
-		st = t_wait_child(c, 10000);
-		t_fmt_status(why, sizeof why, st);
-		if (!got)
-			t_fail(name, "no result: child %s", why);
-		else if (res[0] != (int32_t)want_rc)
-			t_fail(name, "returned %s, expected %s", t_err((cs_error_t)res[0]), t_err(want_rc));
-		else if (want_rc == CS_OK && res[2] != 1)
-			t_fail(name, "CS_OK but delivered length %d, content %s", res[1], res[2] == 0 ? "differs" : "missing");
-		else if (want_rc != CS_OK && res[1] != 0)
-			t_fail(name, "refused but %d messages were delivered", res[1]);
-		else
-			t_pass(name);
-	}
+	if (!t_isolated(name, send_child, &a, res, 3, 20, 30000))
+		return;
+	if (res[0] != (int32_t)want_rc)
+		t_fail(name, "returned %s, expected %s", t_err((cs_error_t)res[0]), t_err(want_rc));
+	else if (want_rc == CS_OK && res[2] != 1)
+		t_fail(name, "CS_OK but delivered length %d, content %s", res[1], res[2] == 0 ? "differs" : "missing");
+	else if (want_rc != CS_OK && res[1] != 0)
+		t_fail(name, "refused but %d messages were delivered", res[1]);
+	else
+		t_pass(name);
 }
 
 int main(int argc, char **argv)

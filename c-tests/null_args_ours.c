@@ -36,46 +36,33 @@ static cs_error_t p_local(cpg_handle_t h) { return cpg_local_get(h, NULL); }
 static cs_error_t p_max(cpg_handle_t h) { return cpg_max_atomic_msgsize_get(h, NULL); }
 static cs_error_t p_fc(cpg_handle_t h) { return cpg_flow_control_state_get(h, NULL); }
 
+/* child: initialize, run the probe (arg: its probe_fn), report its rc and
+ * whether the handle still works */
+static void probe_child(void *arg, int32_t *res)
+{
+	probe_fn fn = *(probe_fn *)arg;
+	cpg_handle_t h;
+	struct t_rec r;
+	uint32_t nodeid = 0;
+	if (t_init(&h, &r) != CS_OK)
+		_exit(3);
+	res[0] = fn(h);
+	/* the handle must still work */
+	res[1] = cpg_local_get(h, &nodeid) == CS_OK && nodeid == 1;
+	cpg_finalize(h);
+}
+
 static void isolated(const char *name, probe_fn fn)
 {
-	int pfd[2];
-	pid_t c;
 	int32_t res[2] = { -1, -1 };
-	if (pipe(pfd) < 0)
-		exit(1);
-	c = t_fork();
-	if (c == 0) {
-		cpg_handle_t h;
-		struct t_rec r;
-		uint32_t nodeid = 0;
-		close(pfd[0]);
-		alarm(10);
-		if (t_init(&h, &r) != CS_OK)
-			_exit(3);
-		res[0] = fn(h);
-		/* the handle must still work */
-		res[1] = cpg_local_get(h, &nodeid) == CS_OK && nodeid == 1;
-		cpg_finalize(h);
-		(void)!write(pfd[1], res, sizeof res);
-		_exit(0);
-	}
-	close(pfd[1]);
-	{
-		int st;
-		char why[64];
-		int got = t_read_all(pfd[0], res, sizeof res, 15000) == 0;
-		close(pfd[0]);
-		st = t_wait_child(c, 10000);
-		t_fmt_status(why, sizeof why, st);
-		if (!got)
-			t_fail(name, "no result: child %s", why);
-		else if (res[0] != CS_ERR_INVALID_PARAM)
-			t_fail(name, "returned %s, expected CS_ERR_INVALID_PARAM", t_err((cs_error_t)res[0]));
-		else if (!res[1])
-			t_fail(name, "returned CS_ERR_INVALID_PARAM but the handle no longer works");
-		else
-			t_pass(name);
-	}
+	if (!t_isolated(name, probe_child, &fn, res, 2, 10, 15000))
+		return;
+	if (res[0] != CS_ERR_INVALID_PARAM)
+		t_fail(name, "returned %s, expected CS_ERR_INVALID_PARAM", t_err((cs_error_t)res[0]));
+	else if (!res[1])
+		t_fail(name, "returned CS_ERR_INVALID_PARAM but the handle no longer works");
+	else
+		t_pass(name);
 }
 
 int main(int argc, char **argv)

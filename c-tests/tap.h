@@ -757,6 +757,36 @@ static void t_fmt_status(char *buf, size_t n, int st)
 		snprintf(buf, n, "status 0x%x", st);
 }
 
+/* run fn(arg, res) in a child (t_fork, alarm after alarm_s seconds) so that a
+ * crash fails only that check: fn fills the n values of res (or _exits), the
+ * child sends them to the parent.  Returns 1 if they arrived within
+ * timeout_ms; else fails check ("no result: child <how it ended>"), 0. */
+static int t_isolated(const char *check, void (*fn)(void *arg, int32_t *res), void *arg, int32_t *res, size_t n,
+		      unsigned alarm_s, int timeout_ms)
+{
+	int pfd[2], st, got;
+	char why[64];
+	pid_t c;
+	if (pipe(pfd) < 0)
+		exit(1);
+	c = t_fork();
+	if (c == 0) {
+		close(pfd[0]);
+		alarm(alarm_s);
+		fn(arg, res);
+		(void)!write(pfd[1], res, n * sizeof res[0]);
+		_exit(0);
+	}
+	close(pfd[1]);
+	got = t_read_all(pfd[0], res, n * sizeof res[0], timeout_ms) == 0;
+	close(pfd[0]);
+	st = t_wait_child(c, 10000);
+	t_fmt_status(why, sizeof why, st);
+	if (!got)
+		t_fail(check, "no result: child %s", why);
+	return got;
+}
+
 /* ---------------------------------------------------------------- harness */
 
 /* Ask the harness (run.sh) to do something to the daemon: "kill9" or "start".

@@ -24,58 +24,13 @@ static size_t mark[64];
 
 static int on_loaded(const struct cl_proc *p, void *a) { return p->node == loaded; }
 
-static int pred_members(void *a)
-{
-	int i;
-	uint32_t want = *(uint32_t *)a;
-	for (i = 0; i < S; i++) {
-		long c = cl_find_last(&logs[i], 'C');
-		if (c < 0 || logs[i].ev[c].nm != want)
-			return 0;
-	}
-	return 1;
-}
-
-static int pred_after_kill(void *a)
-{
-	int i;
-	for (i = 0; i < S; i++) {
-		if (ps[i].node == loaded) {
-			if (cl_find(&logs[i], mark[i], 'F') < 0)
-				return 0;
-		} else if (cl_find(&logs[i], mark[i], 'C') < 0) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static int pred_rejoined(void *a)
-{
-	int i;
-	for (i = 0; i < S; i++)
-		if (ps[i].node == loaded && cl_find(&logs[i], mark[i], 'J') < 0)
-			return 0;
-	return 1;
-}
-
-static int pred_all(void *a)
-{
-	int i;
-	char type = *(char *)a;
-	for (i = 0; i < S; i++)
-		if (cl_find(&logs[i], mark[i], type) < 0)
-			return 0;
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
 	struct cl_member_cfg cfg;
+	int nodes[CL_MAXA];
 	int i, s, ok, ok2, ok3;
-	uint32_t want;
 	int64_t t0, t_kill, worst = 0, t_back = 0;
-	char reply[128], buf[1400], type;
+	char reply[128], buf[1400];
 	long ysnap[64];
 	uint64_t sent_before = 0, delivered = 0, after_min = UINT64_MAX;
 
@@ -99,17 +54,9 @@ int main(int argc, char **argv)
 			int k = i - P + 1; /* 1..N-1 */
 			node = k >= loaded ? k + 1 : k;
 		}
-		if (cl_spawn(&ps[i], node, i, cl_member_main, &cfg) != 0) {
-			t_fail("spawn", "fork: %s", strerror(errno));
-			cl_reap(ps, i, 0);
-			return t_done();
-		}
+		nodes[i] = node;
 	}
-	want = (uint32_t)S;
-	ok = cl_until(ps, logs, S, 30000, pred_members, &want);
-	if (!ok)
-		cl_dump_logs(ps, logs, S, t0);
-	REQUIRE("all_joined", ok, "not every member saw %d members in 30 s", S);
+	cl_start_members(ps, logs, S, nodes, &cfg, t0);
 	for (i = 0; i < S; i++)
 		cl_tell(&ps[i], 'G');
 	cl_collect(ps, logs, S, 1500);
@@ -119,8 +66,7 @@ int main(int argc, char **argv)
 		mark[i] = logs[i].n;
 		cl_tell(&ps[i], 'Y');
 	}
-	type = 'Y';
-	cl_until(ps, logs, S, 5000, pred_all, &type);
+	cl_until_all(ps, logs, S, 5000, mark, 'Y');
 	for (i = 0; i < S; i++) {
 		long y = cl_find(&logs[i], mark[i], 'Y');
 		if (y >= 0)
@@ -131,7 +77,7 @@ int main(int argc, char **argv)
 		mark[i] = logs[i].n;
 	t_kill = t_now_ms();
 	REQUIRE("kill", cl_ctl(reply, sizeof reply, "kill %d", loaded) == 0, "driver: %s", reply);
-	ok = cl_until(ps, logs, S, 20000, pred_after_kill, NULL);
+	ok = cl_until_after_kill(ps, logs, S, 20000, mark, loaded, 0);
 	CHECK("events_after_kill", ok, "not every member saw the daemon die / the node leave within 20 s");
 	ok = ok2 = ok3 = 1;
 	for (i = 0; i < S; i++) {
@@ -188,7 +134,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < S; i++)
 		if (ps[i].node == loaded)
 			cl_tell(&ps[i], 'I');
-	ok = cl_until(ps, logs, S, 25000, pred_rejoined, NULL);
+	ok = cl_until_node(ps, logs, S, 25000, mark, loaded, 'J');
 	ok2 = 1;
 	for (i = 0; i < S && ok; i++) {
 		long j = ps[i].node == loaded ? cl_find(&logs[i], mark[i], 'J') : -1;
@@ -199,16 +145,14 @@ int main(int argc, char **argv)
 		}
 	}
 	CHECK("new_initialize_works", ok && ok2, "cpg_initialize/cpg_join after the restart failed or took > 25 s");
-	want = (uint32_t)S;
-	ok = cl_until(ps, logs, S, 20000, pred_members, &want);
+	ok = cl_until_members(ps, logs, S, 20000, (uint32_t)S);
 	CHECK("group_whole_again", ok, "not every member saw %d members after the restart", S);
 	t_note("group whole again %" PRId64 " ms after the restart", t_now_ms() - t_back);
 	for (i = 0; i < S; i++) {
 		mark[i] = logs[i].n;
 		cl_tell(&ps[i], 'Y');
 	}
-	type = 'Y';
-	cl_until(ps, logs, S, 5000, pred_all, &type);
+	cl_until_all(ps, logs, S, 5000, mark, 'Y');
 	for (i = 0; i < S; i++)
 		ysnap[i] = cl_find(&logs[i], mark[i], 'Y');
 	cl_collect(ps, logs, S, 1500);
@@ -219,8 +163,7 @@ int main(int argc, char **argv)
 		mark[i] = logs[i].n;
 		cl_tell(&ps[i], 'Q');
 	}
-	type = 'X';
-	REQUIRE("reports", cl_until(ps, logs, S, 15000, pred_all, &type), "not every member reported");
+	REQUIRE("reports", cl_until_all(ps, logs, S, 15000, mark, 'X'), "not every member reported");
 	ok = ok2 = 1;
 	for (i = 0; i < S; i++) {
 		const struct cl_ev *x = &logs[i].ev[cl_find(&logs[i], mark[i], 'X')];
@@ -245,12 +188,7 @@ int main(int argc, char **argv)
 	}
 	CHECK("no_corruption_duplicate_reorder", ok, "corrupted, duplicated or reordered messages");
 	CHECK("traffic_after_restart", ok2, "messages of the restarted members did not reach every member");
-	cl_reap(ps, S, 10000);
-	for (i = 0; i < S; i++)
-		if (!cl_exited_ok(&ps[i]))
-			t_fail("member_exit", "member %d did not exit cleanly", i);
-	if (t_nfail)
-		cl_dump_logs(ps, logs, S, t0);
+	cl_finish(ps, logs, S, t0, "member_exit", "member");
 	t_note("%" PRIu64 " deliveries checked", delivered);
 	printf("FIGURES: daemon_restart members=%d sent_before_kill=%" PRIu64 " error_within_ms=%" PRId64
 	       " deliveries=%" PRIu64 "\n",

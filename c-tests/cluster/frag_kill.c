@@ -144,21 +144,12 @@ static int pred_left(void *a)
 	return 1;
 }
 
-static int pred_all_x(void *a)
-{
-	int i;
-	for (i = 0; i < R; i++)
-		if (cl_find_last(&logs[i], 'X') < 0)
-			return 0;
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
 	struct cl_member_cfg cfg;
 	int N = cl_nodes(), rounds, r, i, ok, mid_rounds = 0;
 	uint64_t started[CL_MAXS] = { 0 }, completed[CL_MAXS] = { 0 };
-	int sender_idx[CL_MAXS];
+	int sender_idx[CL_MAXS], nodes[64];
 	int procdown_ok = 1, count_ok = 1, clean_ok = 1;
 	uint64_t total_frag = 0;
 	int64_t t0;
@@ -174,11 +165,8 @@ int main(int argc, char **argv)
 	cfg.group = group;
 	t0 = t_now_ms();
 	for (i = 0; i < R; i++)
-		if (cl_spawn(&rs[i], 1 + i % N, i, cl_member_main, &cfg) != 0) {
-			t_fail("spawn", "fork: %s", strerror(errno));
-			cl_reap(rs, i, 0);
-			return t_done();
-		}
+		nodes[i] = 1 + i % N;
+	cl_spawn_members(rs, R, nodes, &cfg);
 	for (r = 0; r < rounds; r++) {
 		struct cl_proc sp;
 		struct srec rec;
@@ -272,7 +260,7 @@ int main(int argc, char **argv)
 	CHECK("left_with_procdown", procdown_ok, "a killed sender left with a reason other than CPG_REASON_PROCDOWN");
 	for (i = 0; i < R; i++)
 		cl_tell(&rs[i], 'Q');
-	ok = cl_until(rs, logs, R, 30000, pred_all_x, NULL);
+	ok = cl_until_all(rs, logs, R, 30000, NULL, 'X');
 	REQUIRE("reports", ok, "not every receiver reported");
 	for (r = 0; r < rounds; r++) {
 		uint32_t first = 0;
@@ -302,12 +290,7 @@ int main(int argc, char **argv)
 	      "receivers got fewer than the completed or more than the started messages, or differ");
 	CHECK("killed_mid_send", mid_rounds >= (rounds + 1) / 2, "only %d of %d kills happened during a send",
 	      mid_rounds, rounds);
-	cl_reap(rs, R, 10000);
-	for (i = 0; i < R; i++)
-		if (!cl_exited_ok(&rs[i]))
-			t_fail("receiver_exit", "receiver %d did not exit cleanly", i);
-	if (t_nfail)
-		cl_dump_logs(rs, logs, R, t0);
+	cl_finish(rs, logs, R, t0, "receiver_exit", "receiver");
 	t_note("%d rounds, %d kills during a send, %" PRIu64 " complete 3-8 MiB messages checked", rounds, mid_rounds,
 	       total_frag);
 	printf("FIGURES: frag_kill rounds=%d mid_send=%d deliveries=%" PRIu64 "\n", rounds, mid_rounds, total_frag);

@@ -554,7 +554,194 @@ static size_t cl_addrs_of(struct cpg_address *out, struct cl_proc *ps, int n, in
 
 static int cl_list_eq(const struct cpg_address *a, uint32_t na, const struct cpg_address *b, size_t nb)
 {
-	return na == nb && memcmp(a, b, nb * sizeof a[0]) == 0;
+	return na == nb && (!nb || memcmp(a, b, nb * sizeof a[0]) == 0);
+}
+
+/* record c of log lg (a confchg of member who) lists exactly these members,
+ * left and joined (sorted, as cl_addrs_of makes them; an empty list may be
+ * NULL), and no confchg follows it; what is wrong is noted ("<who>: ...") */
+static int cl_confchg_only(const struct cl_log *lg, long c, const char *who, const struct cpg_address *m, size_t nm,
+			   const struct cpg_address *l, size_t nl, const struct cpg_address *j, size_t nj)
+{
+	const struct cl_ev *e = &lg->ev[c];
+	long c2 = cl_find(lg, (size_t)c + 1, 'C');
+	char buf[1400];
+	int ok = 1;
+	if (!cl_list_eq(e->m, e->nm, m, nm) || !cl_list_eq(e->l, e->nl, l, nl) || !cl_list_eq(e->j, e->nj, j, nj)) {
+		cl_fmt_ev(buf, sizeof buf, e);
+		t_note("%s: %s", who, buf);
+		ok = 0;
+	}
+	if (c2 >= 0) {
+		cl_fmt_ev(buf, sizeof buf, &lg->ev[c2]);
+		t_note("%s: a second confchg: %s", who, buf);
+		ok = 0;
+	}
+	return ok;
+}
+
+/* totem confchg e lists exactly the nodes 1..n but except (0: none) */
+static int cl_totem_has_nodes(const struct cl_ev *e, int n, int except)
+{
+	int k;
+	uint32_t i;
+	if (e->ntm != (uint32_t)(except ? n - 1 : n))
+		return 0;
+	for (k = 1; k <= n; k++) {
+		int found = 0;
+		if (k == except)
+			continue;
+		for (i = 0; i < e->ntm; i++)
+			found |= e->tm[i] == (uint32_t)k;
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+/* index of the first totem confchg with ntm nodes (from index from on), -1 if none */
+static long cl_find_totem(const struct cl_log *lg, size_t from, uint32_t ntm)
+{
+	long t;
+	for (t = cl_find(lg, from, 'T'); t >= 0; t = cl_find(lg, (size_t)t + 1, 'T'))
+		if (lg->ev[t].ntm == ntm)
+			return t;
+	return -1;
+}
+
+/* ---------------------------------------------------------------- waiting for the members */
+
+/* what one of the cl_until_* waits below waits for */
+struct cl_wait {
+	const struct cl_proc *ps;
+	const struct cl_log *logs;
+	int n;
+	const size_t *mark; /* per member: the first record to look at (NULL: 0) */
+	int node;           /* the node concerned (0: every node) */
+	int totem;
+	char type;
+	uint32_t want;
+};
+
+static size_t cl_wait_from(const struct cl_wait *w, int i)
+{
+	return w->mark ? w->mark[i] : 0;
+}
+
+/* every member's latest confchg shows w->want members */
+static int cl_pred_members(void *a)
+{
+	const struct cl_wait *w = a;
+	int i;
+	for (i = 0; i < w->n; i++) {
+		long c = cl_find_last(&w->logs[i], 'C');
+		if (c < 0 || w->logs[i].ev[c].nm != w->want)
+			return 0;
+	}
+	return 1;
+}
+
+/* every member (on w->node, if not 0) has a record of w->type since its mark */
+static int cl_pred_type(void *a)
+{
+	const struct cl_wait *w = a;
+	int i;
+	for (i = 0; i < w->n; i++)
+		if ((!w->node || w->ps[i].node == w->node) && cl_find(&w->logs[i], cl_wait_from(w, i), w->type) < 0)
+			return 0;
+	return 1;
+}
+
+/* after w->node's daemon was killed: its members finalized ('F'), the others
+ * have a confchg (and with w->totem a totem confchg) since their mark */
+static int cl_pred_after_kill(void *a)
+{
+	const struct cl_wait *w = a;
+	int i;
+	for (i = 0; i < w->n; i++) {
+		const struct cl_log *lg = &w->logs[i];
+		size_t from = cl_wait_from(w, i);
+		if (w->ps[i].node == w->node) {
+			if (cl_find(lg, from, 'F') < 0)
+				return 0;
+		} else if (cl_find(lg, from, 'C') < 0 || (w->totem && cl_find(lg, from, 'T') < 0)) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* collect until every member's latest confchg shows want members (ms at most); 1 if so */
+static int cl_until_members(struct cl_proc *ps, struct cl_log *logs, int n, int ms, uint32_t want)
+{
+	struct cl_wait w = { ps, logs, n, NULL, 0, 0, 0, want };
+	return cl_until(ps, logs, n, ms, cl_pred_members, &w);
+}
+
+/* collect until every member has a record of type since mark[i] (mark NULL:
+ * anywhere in its log), e.g. 'X': all of them finished; 1 if so */
+static int cl_until_all(struct cl_proc *ps, struct cl_log *logs, int n, int ms, const size_t *mark, char type)
+{
+	struct cl_wait w = { ps, logs, n, mark, 0, 0, type, 0 };
+	return cl_until(ps, logs, n, ms, cl_pred_type, &w);
+}
+
+/* the same for the members on node only */
+static int cl_until_node(struct cl_proc *ps, struct cl_log *logs, int n, int ms, const size_t *mark, int node,
+			 char type)
+{
+	struct cl_wait w = { ps, logs, n, mark, node, 0, type, 0 };
+	return cl_until(ps, logs, n, ms, cl_pred_type, &w);
+}
+
+/* collect until, since mark, node's members finalized after the daemon's
+ * death and the others saw a confchg (with totem: and a totem confchg); 1 if so */
+static int cl_until_after_kill(struct cl_proc *ps, struct cl_log *logs, int n, int ms, const size_t *mark, int node,
+			       int totem)
+{
+	struct cl_wait w = { ps, logs, n, mark, node, totem, 0, 0 };
+	return cl_until(ps, logs, n, ms, cl_pred_after_kill, &w);
+}
+
+/* spawn n generic members, member i on node nodes[i], all with cfg; if one
+ * cannot be forked (check "spawn") reap the others and end the program */
+static void cl_spawn_members(struct cl_proc *ps, int n, const int *nodes, struct cl_member_cfg *cfg)
+{
+	int i;
+	for (i = 0; i < n; i++)
+		if (cl_spawn(&ps[i], nodes[i], i, cl_member_main, cfg) != 0) {
+			t_fail("spawn", "fork: %s", strerror(errno));
+			cl_reap(ps, i, 0);
+			exit(t_done());
+		}
+}
+
+/* the start of a test: spawn the members (cl_spawn_members) and wait up to
+ * 30 s until every one sees all n (check "all_joined"; the logs, from t0
+ * on, are printed if not, and the program ends) */
+static void cl_start_members(struct cl_proc *ps, struct cl_log *logs, int n, const int *nodes,
+			     struct cl_member_cfg *cfg, int64_t t0)
+{
+	int ok;
+	cl_spawn_members(ps, n, nodes, cfg);
+	ok = cl_until_members(ps, logs, n, 30000, (uint32_t)n);
+	if (!ok)
+		cl_dump_logs(ps, logs, n, t0);
+	REQUIRE("all_joined", ok, "not every member saw %d members in 30 s", n);
+}
+
+/* the end of a test: reap the n members (10 s at most), fail check for each
+ * that did not exit cleanly ("<what> %d did not exit cleanly"), and print
+ * the logs if any check failed */
+static void cl_finish(struct cl_proc *ps, struct cl_log *logs, int n, int64_t t0, const char *check, const char *what)
+{
+	int i;
+	cl_reap(ps, n, 10000);
+	for (i = 0; i < n; i++)
+		if (!cl_exited_ok(&ps[i]))
+			t_fail(check, "%s %d did not exit cleanly", what, i);
+	if (t_nfail)
+		cl_dump_logs(ps, logs, n, t0);
 }
 
 #endif /* CPG_CLUSTER_MEMBER_H */
