@@ -39,7 +39,7 @@ static void c_deliver(cpg_handle_t h, const struct cpg_name *gn, uint32_t nodeid
 	if (!t_name_eq(gn, &g))
 		return;
 	role = pid == pid_of[0] ? 0 : pid == pid_of[1] ? 1 : 9;
-	if (ngot >= NTOTAL + 8)
+	if (ngot >= (int)(NTOTAL + 8))
 		return;
 	got[ngot].role = (uint32_t)role;
 	got[ngot].k = role < 2 ? (uint32_t)nextk[role] : 999;
