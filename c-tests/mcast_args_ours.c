@@ -50,6 +50,10 @@ static void send_child(void *arg, int32_t *res)
 		res[1] = (int32_t)r.ndeliver;
 	}
 	cpg_finalize(h);
+	t_rec_detach(&r);
+	t_rec_free(&r);
+	free(iov);
+	free(buf);
 }
 
 static void isolated(const char *name, int null_iov, unsigned niov, size_t each, cs_error_t want_rc)

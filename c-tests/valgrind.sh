@@ -10,8 +10,8 @@
 #
 # Fails when a test fails, when memcheck reports any error (invalid read or
 # write, use of uninitialised values, bad free ...; --errors-for-leak-kinds=none
-# keeps leaks out of that count), or when a block is definitely lost with our
-# library (libcpg.so / libcorosync_common.so) in its allocation stack. Definite
+# keeps leaks out of that count), or when a block is definitely lost that our
+# library allocated (the innermost non-allocator frame of its stack is ours). Definite
 # leaks of the test programs themselves are listed, not failed. Suppressions:
 # c-tests/valgrind.supp (glibc/ld.so noise only). Logs: build/c-tests-valgrind/vg/.
 set -u
@@ -56,13 +56,19 @@ for t in ${VG_TESTS//,/ }; do
     for f in "${logs[@]}"; do
         e=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$f" | tail -1)
         errs=$((errs + ${e:-0}))
-        # one leak record: the "definitely lost" line and its stack, up to a blank line
-        # ours: a frame in our sources (full paths), our Rust crate, or our .so
+        # one leak record: the "definitely lost" line and its stack, up to a blank line.
+        # Whose: the innermost frame that is not the allocator (valgrind's
+        # malloc, Rust's alloc/std, libc) -- ours when it is in our sources
+        # (full paths), our Rust crate or our .so. (A test's callback that
+        # allocates has our dispatch further out in its stack: the test's.)
         read -r o x < <(awk -v src="$REPO/src/" '
-            /definitely lost in loss record/ { inrec=1; bytes=$2; gsub(",", "", bytes); ours=0; next }
-            inrec && /^==[0-9]+== *$/ { if (ours) o += bytes; else x += bytes; inrec=0; next }
-            inrec && (index($0, src) || /(libcpg\.so|libcorosync_common\.so|cpg_rs::)/) { ours=1 }
-            END { if (inrec) { if (ours) o += bytes; else x += bytes }; print o+0, x+0 }' "$f")
+            /definitely lost in loss record/ { inrec=1; bytes=$2; gsub(",", "", bytes); ours=-1; next }
+            inrec && /^==[0-9]+== *$/ { if (ours == 1) o += bytes; else x += bytes; inrec=0; next }
+            inrec && ours == -1 && /(at|by) 0x/ {
+                if (/vgpreload|\/rustc\/|cargo\/registry\/|__rust_|alloc::|libc\.so|ld-linux/) next
+                ours = (index($0, src) || /(libcpg\.so|libcorosync_common\.so|libevs\.so|cpg_rs::)/) ? 1 : 0
+            }
+            END { if (inrec) { if (ours == 1) o += bytes; else x += bytes }; print o+0, x+0 }' "$f")
         ours=$((ours + o)); other=$((other + x))
     done
     printf '%-22s %6s %8s %14s %16s\n' "$t" "${#logs[@]}" "$errs" "${ours} B" "${other} B"
