@@ -772,7 +772,7 @@ static int t_isolated(const char *check, void (*fn)(void *arg, int32_t *res), vo
 	c = t_fork();
 	if (c == 0) {
 		close(pfd[0]);
-		alarm(alarm_s);
+		alarm(alarm_s * t_slow());
 		fn(arg, res);
 		(void)!write(pfd[1], res, n * sizeof res[0]);
 		_exit(0);

@@ -5,105 +5,27 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cpg_rs::cpg::reassembly::Reassembly;
 use cpg_rs::cpg::{Callback, Cpg, DispatchMode};
 use cpg_rs::error::{CsError, CS_OK};
-use cpg_rs::ipc::{self, Events, Requester};
 use cpg_rs::proto::{self, Event, GroupName};
-use cpg_rs::server::{log, Config, Server, Stopper};
+use cpg_rs::server::{flow::Limits, IpcMode};
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-/// One server at a time: the tests count this process's /dev/shm entries.
-static SERIAL: Mutex<()> = Mutex::new(());
+mod common;
+use common::{Client, Running, SERIAL};
+
 const WAIT: Duration = Duration::from_secs(20);
 /// Larger than two fragments.
 const BIG: usize = 2_500_000;
 
-struct Running {
-    service: String,
-    stopper: Stopper,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Running {
-    fn start() -> Running {
-        log::set_quiet(true);
-        let service = format!(
-            "cpg-threads-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let server = Server::bind(Config {
-            service: service.clone(),
-            nodeid: 3,
-            ..Config::default()
-        })
-        .expect("bind");
-        let stopper = server.stopper();
-        let thread = Some(std::thread::spawn(move || server.run().expect("run")));
-        Running {
-            service,
-            stopper,
-            thread,
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stopper.stop();
-        if let Some(t) = self.thread.take() {
-            t.join().expect("server thread");
-        }
-        let prefix = format!("qb-{}-", std::process::id());
-        let left: Vec<String> = std::fs::read_dir("/dev/shm")
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(&prefix))
-            .collect();
-        if !std::thread::panicking() {
-            assert_eq!(left, Vec::<String>::new(), "left in /dev/shm");
-        }
-    }
-}
-
-/// A raw protocol client: joins with a pid of our choosing, so that it can
-/// share the group with a `Cpg` of the same process.
-struct Raw {
-    req: Requester,
-    ev: Events,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    fn connect(r: &Running, group: &GroupName, pid: u32) -> Raw {
-        let (req, ev) = ipc::connect(&r.service, 1 << 20).expect("connect");
-        let mut raw = Raw {
-            req,
-            ev,
-            buf: vec![0; 1 << 20],
-        };
-        let n = raw.req.request(&[&proto::join(group, pid, 0)], &mut raw.buf).unwrap();
-        assert_eq!(proto::res_header(&raw.buf[..n]).unwrap().error, CS_OK);
-        raw
-    }
-
-    fn event(&mut self, timeout: Duration) -> Option<Vec<u8>> {
-        let start = Instant::now();
-        loop {
-            if let Some(n) = self.ev.try_recv(&mut self.buf).expect("event channel") {
-                return Some(self.buf[..n].to_vec());
-            }
-            if start.elapsed() > timeout {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
+/// A raw client joined to `group` with a pid of our choosing, so that it
+/// can share the group with a `Cpg` of the same process.
+fn raw(r: &Running, group: &GroupName, pid: u32) -> Client {
+    let mut c = Client::connect(r);
+    assert_eq!(c.error_of(&proto::join(group, pid, 0)), CS_OK);
+    c
 }
 
 fn name(s: &str) -> GroupName {
@@ -113,9 +35,9 @@ fn name(s: &str) -> GroupName {
 #[test]
 fn mcast_after_finalize_is_refused_not_lost() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let srv = Running::start();
+    let srv = Running::start(IpcMode::Shm, Limits::default(), 3);
     let g = name("late");
-    let mut obs = Raw::connect(&srv, &g, 4242);
+    let mut obs = raw(&srv, &g, 4242);
     // A thread that looked the handle up before another finalized it
     // still holds the connection: its multicast must not be accepted and
     // then dropped by the server.
@@ -137,9 +59,9 @@ fn mcast_after_finalize_is_refused_not_lost() {
 #[test]
 fn fragmented_mcasts_of_two_threads_stay_whole() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let srv = Running::start();
+    let srv = Running::start(IpcMode::Shm, Limits::default(), 3);
     let g = name("frag-send");
-    let mut obs = Raw::connect(&srv, &g, 4243);
+    let mut obs = raw(&srv, &g, 4243);
     let cpg = Arc::new(Cpg::connect_to(&srv.service, 0, 0).expect("connect"));
     cpg.join(&g).expect("join");
     // Our own copies come back to us: keep reading them, or the server's
@@ -214,11 +136,11 @@ fn fragmented_mcasts_of_two_threads_stay_whole() {
 #[test]
 fn concurrent_dispatchers_reassemble_every_message() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let srv = Running::start();
+    let srv = Running::start(IpcMode::Shm, Limits::default(), 3);
     let g = name("frag-recv");
     let cpg = Arc::new(Cpg::connect_to(&srv.service, 0, 0).expect("connect"));
     cpg.join(&g).expect("join");
-    let mut sender = Raw::connect(&srv, &g, 4244);
+    let mut sender = raw(&srv, &g, 4244);
     const MSGS: usize = 200;
     const FRAG: usize = 1000;
     let got = Arc::new(Mutex::new(Vec::new()));

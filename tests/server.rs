@@ -2,138 +2,16 @@
 //! unique service name: join / confchg / delivery order / leave /
 //! PROCDOWN / iteration / flow control / clean shutdown.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use cpg_rs::error::{CsError, CS_OK};
+use cpg_rs::ipc::sys;
 use cpg_rs::ipc::zerocopy::ZcBuffer;
-use cpg_rs::ipc::{self, sys, Events, Requester};
 use cpg_rs::proto::{self, req, Event, GroupName};
-use cpg_rs::server::{flow::Limits, log, service, Config, IpcMode, Server, Stopper};
+use cpg_rs::server::{flow::Limits, service, IpcMode};
 
-/// Tests share /dev/shm and check it is left clean: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-const WAIT: Duration = Duration::from_secs(10);
-
-struct Running {
-    service: String,
-    stopper: Stopper,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Running {
-    fn start(ipc: IpcMode, limits: Limits) -> Running {
-        log::set_quiet(true);
-        let service = format!(
-            "cpgd-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let config = Config {
-            service: service.clone(),
-            ipc,
-            nodeid: 5,
-            limits,
-            ..Config::default()
-        };
-        let server = Server::bind(config).expect("bind");
-        let stopper = server.stopper();
-        let thread = std::thread::spawn(move || server.run().expect("run"));
-        Running {
-            service,
-            stopper,
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(&mut self) {
-        self.stopper.stop();
-        if let Some(t) = self.thread.take() {
-            t.join().expect("server thread");
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Connection directories this process (as a server) still has.
-fn leftovers() -> Vec<String> {
-    let prefix = format!("qb-{}-", std::process::id());
-    std::fs::read_dir("/dev/shm")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&prefix))
-        .collect()
-}
-
-struct Client {
-    req: Requester,
-    ev: Events,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    fn connect(r: &Running) -> Client {
-        let (req, ev) = ipc::connect(&r.service, 1 << 20).expect("connect");
-        Client {
-            req,
-            ev,
-            buf: vec![0; 2 << 20],
-        }
-    }
-
-    fn call(&mut self, frame: &[u8]) -> Vec<u8> {
-        let n = self.req.request(&[frame], &mut self.buf).expect("request");
-        self.buf[..n].to_vec()
-    }
-
-    fn error_of(&mut self, frame: &[u8]) -> i32 {
-        let r = self.call(frame);
-        proto::res_header(&r).unwrap().error
-    }
-
-    fn mcast(&mut self, payload: &[u8]) -> Result<(), CsError> {
-        let hdr = proto::mcast_header(2, payload.len());
-        self.req.send(&[&hdr, payload], 2)
-    }
-
-    fn event(&mut self, timeout: Duration) -> Option<Vec<u8>> {
-        let start = Instant::now();
-        loop {
-            if let Some(n) = self.ev.try_recv(&mut self.buf).expect("event channel") {
-                return Some(self.buf[..n].to_vec());
-            }
-            if start.elapsed() > timeout {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    fn expect_event(&mut self) -> Event {
-        let frame = self.event(WAIT).expect("an event in time");
-        proto::event(&frame).expect("well-formed event")
-    }
-
-    /// The next event, with DELIVER payloads resolved.
-    fn next(&mut self) -> (Event, Vec<u8>) {
-        let frame = self.event(WAIT).expect("an event in time");
-        let ev = proto::event(&frame).expect("well-formed event");
-        let payload = match &ev {
-            Event::Deliver { payload, .. } => frame[payload.clone()].to_vec(),
-            _ => Vec::new(),
-        };
-        (ev, payload)
-    }
-}
+mod common;
+use common::{leftovers, Client, Running, SERIAL, WAIT};
 
 fn name(s: &str) -> GroupName {
     GroupName::new(s.as_bytes()).unwrap()
@@ -157,7 +35,7 @@ fn confchg(ev: Event) -> Change {
 
 fn total_order(ipc: IpcMode) {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut srv = Running::start(ipc, Limits::default());
+    let mut srv = Running::start(ipc, Limits::default(), 5);
     let g = name("order");
     let mut a = Client::connect(&srv);
     let mut b = Client::connect(&srv);
@@ -224,7 +102,7 @@ fn total_order_socket() {
 #[test]
 fn replies_membership_iteration_and_unknown_ids() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut srv = Running::start(IpcMode::Shm, Limits::default());
+    let mut srv = Running::start(IpcMode::Shm, Limits::default(), 5);
     let mut c = Client::connect(&srv);
     let r = c.call(&proto::header_only(req::LOCAL_GET));
     assert_eq!((r.len(), proto::local_nodeid(&r)), (32, Some(5)));
@@ -303,7 +181,7 @@ fn replies_membership_iteration_and_unknown_ids() {
 fn shutdown_disconnects_clients_and_cleans_up() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for ipc in [IpcMode::Shm, IpcMode::Socket] {
-        let mut srv = Running::start(ipc, Limits::default());
+        let mut srv = Running::start(ipc, Limits::default(), 5);
         let mut a = Client::connect(&srv);
         let mut b = Client::connect(&srv);
         assert_eq!(a.error_of(&proto::join(&name("x"), 1, 0)), CS_OK);
@@ -334,7 +212,7 @@ fn flow_control_without_loss_then_slow_consumer_dropped() {
         hard: 64 << 20,
         stall: Duration::from_secs(2),
     };
-    let mut srv = Running::start(IpcMode::Shm, limits);
+    let mut srv = Running::start(IpcMode::Shm, limits, 5);
     let g = name("fc");
     let mut sender = Client::connect(&srv);
     let mut slow = Client::connect(&srv);
@@ -442,7 +320,7 @@ fn zero_copy_sender_gets_try_again_not_disconnected() {
             hard: 2 << 20,
             stall: Duration::from_secs(60),
         };
-        let mut srv = Running::start(ipc, limits);
+        let mut srv = Running::start(ipc, limits, 5);
         let mut c = Client::connect(&srv);
         assert_eq!(c.error_of(&proto::join(&name("zc"), 77, 0)), CS_OK);
         assert!(matches!(c.expect_event(), Event::Confchg { .. }));
@@ -532,7 +410,7 @@ fn initial_totem_confchg_after_own_join_before_messages() {
     let mut last_seq = 0;
     for round in 0..2 {
         let before = service::ring_seq_now();
-        let mut srv = Running::start(IpcMode::Shm, Limits::default());
+        let mut srv = Running::start(IpcMode::Shm, Limits::default(), 5);
         let mut a = Client::connect(&srv);
         let mut b = Client::connect(&srv);
         let mut c = Client::connect(&srv);
@@ -609,7 +487,7 @@ fn member_finishes_fragmented_message_above_soft_limit() {
         hard: 64 << 20,
         stall: Duration::from_secs(60),
     };
-    let mut srv = Running::start(IpcMode::Shm, limits);
+    let mut srv = Running::start(IpcMode::Shm, limits, 5);
     let mut c = Client::connect(&srv);
     assert_eq!(c.error_of(&proto::join(&name("frag"), 88, 0)), CS_OK);
     assert!(matches!(c.expect_event(), Event::Confchg { .. }));

@@ -25,8 +25,10 @@ use std::io;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-/// Mappings that can be guarded at once (a cpgd connection uses six).
-const SLOTS: usize = 16384;
+/// Mappings that can be guarded at once: a cpgd connection uses six, and
+/// cpgd serves up to 4096 connections by default (it refuses a connection
+/// it cannot guard).
+const SLOTS: usize = 32768;
 
 const FREE: u8 = 0;
 const CLAIMED: u8 = 1;
@@ -79,6 +81,11 @@ pub fn install() -> io::Result<()> {
     Ok(())
 }
 
+/// Whether this process installed the handler.
+pub fn installed() -> bool {
+    INSTALLED.load(Ordering::Acquire)
+}
+
 /// Number of faults the handler has absorbed in this process; a caller
 /// that remembers the last value knows when to look for faulted guards.
 pub fn faults() -> u64 {
@@ -121,6 +128,12 @@ impl Guard {
     /// private zeros, no longer shared with the peer.
     pub fn faulted(&self) -> bool {
         self.slot.is_some_and(|i| TABLE[i].faulted.load(Ordering::Acquire))
+    }
+
+    /// Whether the mapping is in the table (not when the handler is not
+    /// installed, or the table was full).
+    pub fn registered(&self) -> bool {
+        self.slot.is_some()
     }
 
     /// Unregisters now (before the mapping goes away).

@@ -172,13 +172,18 @@ impl Ring {
         &self.data_path
     }
 
-    /// Largest payload this ring can ever hold.
     /// Whether a peer shrank one of the ring's files under our mapping
     /// (only detected where `ipc::fault` is installed).
     pub fn faulted(&self) -> bool {
         self.hdr.faulted() || self.data.faulted()
     }
 
+    /// Whether both mappings are watched by the SIGBUS guard.
+    pub fn guarded(&self) -> bool {
+        self.hdr.guarded() && self.data.guarded()
+    }
+
+    /// Largest payload this ring can ever hold.
     pub fn max_chunk(&self) -> usize {
         (self.words as usize * 4).saturating_sub(CHUNK_OVERHEAD_BYTES + 4)
     }

@@ -401,6 +401,11 @@ impl Mapping {
         self.guard.faulted()
     }
 
+    /// Whether the SIGBUS guard watches this mapping.
+    pub fn guarded(&self) -> bool {
+        self.guard.registered()
+    }
+
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }

@@ -104,8 +104,6 @@ struct Conn {
     initial_transitions: u64,
     assembly: Option<Assembly>,
     iterations: IdMap<Iteration>,
-    /// Entries held by `iterations`, bounded by `MAX_ITERATION_ITEMS`.
-    iteration_items: usize,
     zc: ZcTable,
 }
 
@@ -236,7 +234,6 @@ impl Service {
                 initial_transitions: 0,
                 assembly: None,
                 iterations: IdMap::default(),
-                iteration_items: 0,
                 zc: ZcTable::default(),
             },
         );
@@ -346,14 +343,7 @@ impl Service {
             Request::IterationInitialize { group, kind } => self.iteration_initialize(id, group, kind),
             Request::IterationNext { handle } => self.iteration_next(id, handle),
             Request::IterationFinalize { handle } => {
-                let c = self.conn(id);
-                let found = match c.iterations.remove(&handle) {
-                    Some(it) => {
-                        c.iteration_items -= it.items.len();
-                        true
-                    }
-                    None => false,
-                };
+                let found = self.conn(id).iterations.remove(&handle).is_some();
                 reply_error(
                     res::ITERATION_FINALIZE,
                     if found { Ok(()) } else { Err(CsError::Library) },
@@ -569,11 +559,10 @@ impl Service {
             return Outcome::Reply(proto::iteration_initialize_response(CsError::NoMemory as i32, 0).to_vec());
         }
         let items = self.snapshot(kind, &group);
-        let c = self.conn(id);
-        if !c.iterations.is_empty() && c.iteration_items + items.len() > MAX_ITERATION_ITEMS {
+        let held: usize = self.conn(id).iterations.values().map(|it| it.items.len()).sum();
+        if held > 0 && held + items.len() > MAX_ITERATION_ITEMS {
             return Outcome::Reply(proto::iteration_initialize_response(CsError::NoMemory as i32, 0).to_vec());
         }
-        c.iteration_items += items.len();
         let handle = self.token();
         self.conn(id).iterations.insert(handle, Iteration { items, cursor: 0 });
         Outcome::Reply(proto::iteration_initialize_response(CS_OK, handle).to_vec())

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 
 use super::service::Peer;
 use super::transport::{owner, ConnDir, Sent};
+use crate::ipc::fault;
 use crate::ipc::handshake::{Response, TYPE_SHM};
 use crate::ipc::ring::{Ring, RingError};
 use crate::ipc::sys;
@@ -49,6 +50,11 @@ impl ShmTransport {
                 Ok(ring)
             };
             let rings = (make("request")?, make("response")?, make("event")?);
+            // A ring the SIGBUS guard does not watch could kill the server
+            // if the client truncated it: refuse the connection instead.
+            if fault::installed() && ![&rings.0, &rings.1, &rings.2].iter().all(|r| r.guarded()) {
+                return Err(io::Error::from_raw_os_error(libc::EMFILE));
+            }
             let resp = Response {
                 error: 0,
                 connection_type: TYPE_SHM,
